@@ -1,0 +1,156 @@
+//! What a token says: the registered claims, the token type, the session (family)
+//! id, the user id as the string value of the app's configured id field, and the
+//! app's own custom claims.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The two kinds of token. Each endpoint accepts only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A short-lived token sent on every request (header `typ: at+jwt`, RFC 9068).
+    Access,
+    /// A long-lived, single-use token exchanged at the refresh endpoint (header `typ: refresh+jwt`).
+    Refresh,
+}
+
+impl TokenKind {
+    /// The value of the `token_type` claim (SimpleJWT's claim name and values).
+    pub fn claim_value(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+
+    /// The value of the `typ` header.
+    pub fn header_typ(self) -> &'static str {
+        match self {
+            TokenKind::Access => "at+jwt",
+            TokenKind::Refresh => "refresh+jwt",
+        }
+    }
+
+    /// Whether a `typ` header value names this kind (case-insensitive, with or
+    /// without the `application/` prefix, RFC 7515 §4.1.9).
+    pub(crate) fn matches_typ(self, typ: &str) -> bool {
+        let typ = typ
+            .get(..12)
+            .filter(|p| p.eq_ignore_ascii_case("application/"))
+            .map_or(typ, |_| &typ[12..]);
+        typ.eq_ignore_ascii_case(self.header_typ())
+    }
+}
+
+/// The custom-claims type for apps that have none: serializes to nothing and
+/// accepts any payload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoCustomClaims;
+
+impl Serialize for NoCustomClaims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NoCustomClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| NoCustomClaims)
+    }
+}
+
+/// The claims of a validated token, with typed accessors.
+///
+/// `C` is the application's own claims type: any serde type that (de)serializes as
+/// a JSON object. Its fields sit at the top level of the payload beside the
+/// registered claims; their names must not collide with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims<C = NoCustomClaims> {
+    pub(crate) user_id: String,
+    pub(crate) kind: TokenKind,
+    pub(crate) jti: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) issued_at: u64,
+    pub(crate) not_before: Option<u64>,
+    pub(crate) expires_at: u64,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Vec<String>,
+    pub(crate) custom: C,
+}
+
+impl<C> Claims<C> {
+    /// The user id claim: the string value of the app's configured id field
+    /// (a UUID, an integer, an email...), never an assumed primary key.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The user id parsed as the app's id type; `None` when it does not parse.
+    ///
+    /// ```
+    /// # use tower_jwt_auth::Claims;
+    /// # fn f(claims: &Claims) {
+    /// let id: Option<uuid::Uuid> = claims.user_id_as();
+    /// # }
+    /// ```
+    pub fn user_id_as<T: FromStr>(&self) -> Option<T> {
+        self.user_id.parse().ok()
+    }
+
+    /// Access or refresh.
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The token's unique id (`jti`).
+    pub fn jti(&self) -> Uuid {
+        self.jti
+    }
+
+    /// The session (refresh-token family) this token belongs to (`sid`).
+    pub fn session_id(&self) -> Uuid {
+        self.session_id
+    }
+
+    /// `iat`, seconds since the Unix epoch.
+    pub fn issued_at(&self) -> u64 {
+        self.issued_at
+    }
+
+    /// `nbf`, seconds since the Unix epoch, when present.
+    pub fn not_before(&self) -> Option<u64> {
+        self.not_before
+    }
+
+    /// `exp`, seconds since the Unix epoch: the token is dead from this second on.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// `iss`, when present.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// `aud` (a single audience is a one-element list).
+    pub fn audience(&self) -> &[String] {
+        &self.audience
+    }
+
+    /// The application's own claims.
+    pub fn custom(&self) -> &C {
+        &self.custom
+    }
+
+    /// Takes the application's own claims out.
+    pub fn into_custom(self) -> C {
+        self.custom
+    }
+}
+
+/// Registered claim names; custom claims may not use them.
+pub(crate) const REGISTERED: &[&str] =
+    &["jti", "sid", "token_type", "iat", "nbf", "exp", "iss", "aud", "sub"];

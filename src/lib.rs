@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+
+mod claims;
+mod config;
+mod crypto;
+mod error;
+mod keys;
+mod token;
+
+pub use claims::{Claims, NoCustomClaims, TokenKind};
+pub use config::{Jwt, JwtBuilder};
+pub use error::{AuthError, ConfigError, StoreError, TokenError};
+pub use jsonwebtoken::Algorithm;
+pub use keys::Key;
+pub use token::{IssueError, TokenPair, verify_signature};

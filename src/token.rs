@@ -1,0 +1,592 @@
+//! Issuing and validating tokens.
+//!
+//! Validation does everything jsonwebtoken's `decode` does and what it leaves to
+//! the caller (RFC 8725, RFC 9068): size cap before any decoding, canonical
+//! base64url, duplicate JSON keys, `alg` pinned to the key named by `kid`, no keys
+//! from headers (`jku`, `x5u`, `x5c`, `jwk`), `crit`, explicit typing, `exp` dead
+//! at `exp`, `nbf`, future `iat`, required `iss`/`aud` when configured. The header
+//! and payload are parsed once each, straight from the decoded bytes.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::claims::{Claims, REGISTERED, TokenKind};
+use crate::config::Jwt;
+use crate::error::TokenError;
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A freshly minted access/refresh pair.
+///
+/// `Debug` shows the session and expiries, never the tokens.
+#[derive(Clone)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: String,
+    /// The refresh token.
+    pub refresh: String,
+    /// The session (family) both tokens belong to.
+    pub session_id: Uuid,
+    /// The refresh token's `jti`.
+    pub refresh_jti: Uuid,
+    /// When the access token dies (seconds since the epoch).
+    pub access_expires_at: u64,
+    /// When the refresh token dies (seconds since the epoch).
+    pub refresh_expires_at: u64,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access", &"[redacted]")
+            .field("refresh", &"[redacted]")
+            .field("session_id", &self.session_id)
+            .field("refresh_jti", &self.refresh_jti)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish()
+    }
+}
+
+/// Minting a token failed: the custom claims are not a JSON object, use a
+/// registered claim name, or the signer failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The custom claims did not serialize to a JSON object.
+    #[error("custom claims must serialize to a JSON object")]
+    NotAnObject,
+    /// A custom claim uses a registered claim name.
+    #[error("custom claim `{0}` collides with a registered claim")]
+    Collision(String),
+    /// Serialization or signing failed.
+    #[error("could not sign the token")]
+    Signing,
+}
+
+/// What goes into one token besides the custom claims.
+pub(crate) struct Mint<'a> {
+    pub(crate) kind: TokenKind,
+    pub(crate) user_id: &'a str,
+    pub(crate) jti: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) issued_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+impl Jwt {
+    /// Signs one token with the current signing key.
+    pub(crate) fn mint<C: Serialize>(&self, m: Mint<'_>, custom: &C) -> Result<String, IssueError> {
+        let s = self.settings();
+        let mut payload = match serde_json::to_value(custom).map_err(|_| IssueError::Signing)? {
+            serde_json::Value::Object(map) => map,
+            serde_json::Value::Null => serde_json::Map::new(),
+            _ => return Err(IssueError::NotAnObject),
+        };
+        if let Some(k) = payload.keys().find(|k| REGISTERED.contains(&k.as_str()) || **k == s.user_id_claim) {
+            return Err(IssueError::Collision(k.clone()));
+        }
+        payload.insert(s.user_id_claim.clone(), m.user_id.into());
+        payload.insert("token_type".into(), m.kind.claim_value().into());
+        payload.insert("jti".into(), m.jti.to_string().into());
+        payload.insert("sid".into(), m.session_id.to_string().into());
+        payload.insert("iat".into(), m.issued_at.into());
+        payload.insert("exp".into(), m.expires_at.into());
+        if let Some(iss) = &s.issuer {
+            payload.insert("iss".into(), iss.as_str().into());
+        }
+        match s.audience.as_slice() {
+            [] => {}
+            [one] => {
+                payload.insert("aud".into(), one.as_str().into());
+            }
+            many => {
+                payload.insert("aud".into(), many.to_vec().into());
+            }
+        }
+        let keys = self.keys();
+        let key = keys.signing();
+        let header = serde_json::json!({ "alg": key.algorithm(), "typ": m.kind.header_typ(), "kid": key.kid() });
+        let header = serde_json::to_vec(&header).map_err(|_| IssueError::Signing)?;
+        let payload = serde_json::to_vec(&payload).map_err(|_| IssueError::Signing)?;
+        let mut token = URL_SAFE_NO_PAD.encode(header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let enc = key.encoding().ok_or(IssueError::Signing)?;
+        let sig = jsonwebtoken::crypto::sign(token.as_bytes(), enc, key.algorithm())
+            .map_err(|_| IssueError::Signing)?;
+        token.push('.');
+        token.push_str(&sig);
+        Ok(token)
+    }
+
+    /// Validates a token of the given kind and returns its claims.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Jwt, Key, Algorithm, TokenKind, NoCustomClaims};
+    /// let jwt = Jwt::builder()
+    ///     .signing_key(Key::hmac("k1", Algorithm::HS256, [7u8; 32]).unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let pair = jwt.issue_pair("3f2b6c4e-8a61-4c43-9d1e-2a6f0b7c9e11", &NoCustomClaims).unwrap();
+    /// let claims = jwt.validate::<NoCustomClaims>(&pair.access, TokenKind::Access).unwrap();
+    /// assert_eq!(claims.user_id(), "3f2b6c4e-8a61-4c43-9d1e-2a6f0b7c9e11");
+    /// // A refresh token is not an access token.
+    /// assert!(jwt.validate::<NoCustomClaims>(&pair.refresh, TokenKind::Access).is_err());
+    /// ```
+    pub fn validate<C: de::DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Claims<C>, TokenError> {
+        self.validate_at(token, kind, now_secs())
+    }
+
+    pub(crate) fn validate_at<C: de::DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: u64,
+    ) -> Result<Claims<C>, TokenError> {
+        let s = self.settings();
+        if token.len() > s.max_token_size {
+            return Err(TokenError::TooLarge);
+        }
+        let (header_b64, payload_b64, sig_b64) = split(token)?;
+
+        let header_json = decode_b64(header_b64)?;
+        let dup = Cell::new(false);
+        let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
+        if header.external {
+            return Err(TokenError::ExternalKey);
+        }
+        if header.crit {
+            return Err(TokenError::Critical);
+        }
+        match &header.typ {
+            Some(typ) if kind.matches_typ(typ) => {}
+            _ => return Err(TokenError::WrongType),
+        }
+        let keys = self.keys();
+        let key = header.kid.as_deref().and_then(|kid| keys.find(kid)).ok_or(TokenError::UnknownKey)?;
+        match header.alg.as_deref() {
+            Some(alg) if alg == alg_name(key.algorithm()) => {}
+            _ => return Err(TokenError::Algorithm),
+        }
+        let message = &token[..header_b64.len() + 1 + payload_b64.len()];
+        match jsonwebtoken::crypto::verify(sig_b64, message.as_bytes(), key.decoding(), key.algorithm()) {
+            Ok(true) => {}
+            _ => return Err(TokenError::Signature),
+        }
+        drop(keys);
+
+        let payload = decode_b64(payload_b64)?;
+        let reg = parse_json(&payload, PayloadSeed { user_id_claim: &s.user_id_claim, dup: &dup }, &dup)?;
+
+        let exp = reg.exp.ok_or(TokenError::MissingExpiry)?;
+        // Dead *at* exp: with no leeway a token whose exp is this second is refused.
+        if now >= exp.saturating_add(s.leeway) {
+            return Err(TokenError::Expired);
+        }
+        if reg.nbf.is_some_and(|nbf| nbf > now.saturating_add(s.leeway)) {
+            return Err(TokenError::NotYetValid);
+        }
+        let iat = reg.iat.ok_or(TokenError::MissingClaim)?;
+        if iat > now.saturating_add(s.leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if let Some(want) = &s.issuer {
+            if reg.iss.as_deref() != Some(want.as_str()) {
+                return Err(TokenError::Issuer);
+            }
+        }
+        if !s.audience.is_empty() && !reg.aud.iter().any(|a| s.audience.iter().any(|w| w == a)) {
+            return Err(TokenError::Audience);
+        }
+        if reg.token_type.as_deref() != Some(kind.claim_value()) {
+            return Err(TokenError::WrongType);
+        }
+        let parse_uuid = |v: &Option<Cow<'_, str>>| {
+            v.as_deref().and_then(|v| Uuid::try_parse(v).ok()).ok_or(TokenError::MissingClaim)
+        };
+        let jti = parse_uuid(&reg.jti)?;
+        let session_id = parse_uuid(&reg.sid)?;
+        let user_id = match reg.user_id {
+            Some(u) if !u.is_empty() => u.into_owned(),
+            _ => return Err(TokenError::MissingClaim),
+        };
+        let custom: C = serde_json::from_slice(&payload).map_err(|_| TokenError::Json)?;
+        Ok(Claims {
+            user_id,
+            kind,
+            jti,
+            session_id,
+            issued_at: iat,
+            not_before: reg.nbf,
+            expires_at: exp,
+            issuer: reg.iss.map(Cow::into_owned),
+            audience: reg.aud.into_iter().map(Cow::into_owned).collect(),
+            custom,
+        })
+    }
+}
+
+/// Verifies a JWS compact signature with one key, pinned to the key's algorithm.
+/// The signature-verification step of [`Jwt::validate`], on its own (for test
+/// vectors and for apps that check foreign JWS objects).
+pub fn verify_signature(token: &str, key: &crate::Key) -> Result<(), TokenError> {
+    let (header_b64, payload_b64, sig_b64) = split(token)?;
+    let dup = Cell::new(false);
+    let header_json = decode_b64(header_b64)?;
+    let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
+    if header.external {
+        return Err(TokenError::ExternalKey);
+    }
+    if header.crit {
+        return Err(TokenError::Critical);
+    }
+    match header.alg.as_deref() {
+        Some(alg) if alg == alg_name(key.algorithm()) => {}
+        _ => return Err(TokenError::Algorithm),
+    }
+    let message = &token[..header_b64.len() + 1 + payload_b64.len()];
+    match jsonwebtoken::crypto::verify(sig_b64, message.as_bytes(), key.decoding(), key.algorithm()) {
+        Ok(true) => Ok(()),
+        _ => Err(TokenError::Signature),
+    }
+}
+
+pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> &'static str {
+    use jsonwebtoken::Algorithm as A;
+    match alg {
+        A::HS256 => "HS256",
+        A::HS384 => "HS384",
+        A::HS512 => "HS512",
+        A::ES256 => "ES256",
+        A::ES384 => "ES384",
+        A::RS256 => "RS256",
+        A::RS384 => "RS384",
+        A::RS512 => "RS512",
+        A::PS256 => "PS256",
+        A::PS384 => "PS384",
+        A::PS512 => "PS512",
+        A::EdDSA => "EdDSA",
+        // An algorithm added to jsonwebtoken later matches no header until named here.
+        _ => "\0",
+    }
+}
+
+/// Splits `header.payload.signature`; anything else (JWE's five parts, stray
+/// characters, empty parts) is malformed.
+fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
+    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        return Err(TokenError::Malformed);
+    }
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && !s.is_empty() => {
+            Ok((h, p, s))
+        }
+        _ => Err(TokenError::Malformed),
+    }
+}
+
+fn decode_b64(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Base64)
+}
+
+/// Parses one JSON object with a seed; tells a duplicate key apart from other errors.
+fn parse_json<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+    dup: &Cell<bool>,
+) -> Result<S::Value, TokenError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+        Ok(v) => Ok(v),
+        Err(_) if dup.get() => Err(TokenError::DuplicateKey),
+        Err(_) => Err(TokenError::Json),
+    }
+}
+
+/// A JSON object key, borrowed from the input when it has no escapes.
+struct KeyStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KeyStr<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(StrVisitor).map(KeyStr)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+struct CowStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(StrVisitor).map(CowStr)
+    }
+}
+
+/// Tracks the keys of one object: known keys by bit, others in a list made only
+/// when an object has keys this crate does not read.
+struct SeenKeys<'a, 'de> {
+    known: u32,
+    others: Vec<Cow<'de, str>>,
+    dup: &'a Cell<bool>,
+}
+
+impl<'a, 'de> SeenKeys<'a, 'de> {
+    fn new(dup: &'a Cell<bool>) -> Self {
+        SeenKeys { known: 0, others: Vec::new(), dup }
+    }
+    fn known<E: de::Error>(&mut self, bit: u32) -> Result<(), E> {
+        if self.known & (1 << bit) != 0 {
+            self.dup.set(true);
+            return Err(E::custom("duplicate key"));
+        }
+        self.known |= 1 << bit;
+        Ok(())
+    }
+    fn other<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
+        if self.others.contains(&key) {
+            self.dup.set(true);
+            return Err(E::custom("duplicate key"));
+        }
+        self.others.push(key);
+        Ok(())
+    }
+}
+
+/// The header fields validation reads.
+#[derive(Default)]
+struct RawHeader<'de> {
+    alg: Option<Cow<'de, str>>,
+    typ: Option<Cow<'de, str>>,
+    kid: Option<Cow<'de, str>>,
+    /// `crit` is present: no extension is understood, so the token is refused.
+    crit: bool,
+    /// `jku`, `x5u`, `x5c` or `jwk` is present: keys never come from the token.
+    external: bool,
+}
+
+struct HeaderSeed<'a> {
+    dup: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = RawHeader<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed<'_> {
+    type Value = RawHeader<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut h = RawHeader::default();
+        let mut seen = SeenKeys::new(self.dup);
+        while let Some(KeyStr(key)) = map.next_key()? {
+            match &*key {
+                "alg" => {
+                    seen.known(0)?;
+                    h.alg = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "typ" => {
+                    seen.known(1)?;
+                    h.typ = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "kid" => {
+                    seen.known(2)?;
+                    h.kid = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "crit" => {
+                    seen.known(3)?;
+                    map.next_value::<IgnoredAny>()?;
+                    h.crit = true;
+                }
+                "jku" | "x5u" | "x5c" | "jwk" => {
+                    seen.other(key)?;
+                    map.next_value::<IgnoredAny>()?;
+                    h.external = true;
+                }
+                _ => {
+                    seen.other(key)?;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// A NumericDate: a non-negative JSON number of seconds (fractions floored).
+struct NumericDate(u64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative number of seconds")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumericDate, E> {
+                Ok(NumericDate(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumericDate, E> {
+                u64::try_from(v).map(NumericDate).map_err(|_| E::custom("negative date"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumericDate, E> {
+                if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
+                    Ok(NumericDate(v.floor() as u64))
+                } else {
+                    Err(E::custom("bad date"))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `aud`: one string or an array of strings.
+struct Audience<'de>(Vec<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for Audience<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Borrowed(v)]))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Owned(v.to_owned())]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(CowStr(s)) = seq.next_element()? {
+                    out.push(s);
+                }
+                Ok(Audience(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The claims validation reads; the app's custom claims are parsed separately.
+#[derive(Default)]
+struct RawPayload<'de> {
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    jti: Option<Cow<'de, str>>,
+    sid: Option<Cow<'de, str>>,
+    token_type: Option<Cow<'de, str>>,
+    iss: Option<Cow<'de, str>>,
+    aud: Vec<Cow<'de, str>>,
+    user_id: Option<Cow<'de, str>>,
+}
+
+struct PayloadSeed<'a> {
+    user_id_claim: &'a str,
+    dup: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = RawPayload<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PayloadSeed<'_> {
+    type Value = RawPayload<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut p = RawPayload::default();
+        let mut seen = SeenKeys::new(self.dup);
+        while let Some(KeyStr(key)) = map.next_key()? {
+            if key == self.user_id_claim {
+                seen.known(0)?;
+                p.user_id = Some(map.next_value::<CowStr<'de>>()?.0);
+                continue;
+            }
+            match &*key {
+                "exp" => {
+                    seen.known(1)?;
+                    p.exp = Some(map.next_value::<NumericDate>()?.0);
+                }
+                "nbf" => {
+                    seen.known(2)?;
+                    p.nbf = Some(map.next_value::<NumericDate>()?.0);
+                }
+                "iat" => {
+                    seen.known(3)?;
+                    p.iat = Some(map.next_value::<NumericDate>()?.0);
+                }
+                "jti" => {
+                    seen.known(4)?;
+                    p.jti = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "sid" => {
+                    seen.known(5)?;
+                    p.sid = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "token_type" => {
+                    seen.known(6)?;
+                    p.token_type = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "iss" => {
+                    seen.known(7)?;
+                    p.iss = Some(map.next_value::<CowStr<'de>>()?.0);
+                }
+                "aud" => {
+                    seen.known(8)?;
+                    p.aud = map.next_value::<Audience<'de>>()?.0;
+                }
+                _ => {
+                    seen.other(key)?;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
+}
