@@ -15,3 +15,14 @@ pub use error::{AuthError, ConfigError, StoreError, TokenError};
 pub use jsonwebtoken::Algorithm;
 pub use keys::Key;
 pub use token::{IssueError, TokenPair, verify_signature};
+
+pub mod rotation;
+pub mod store;
+mod user;
+
+pub use store::{MemoryStore, TokenStore};
+pub use user::{MemoryUsers, UserLookup, UserResolver};
+mod sessions;
+pub use sessions::{CustomClaims, Sessions};
+#[cfg(feature = "test-util")]
+pub mod conformance;
