@@ -26,3 +26,5 @@ mod sessions;
 pub use sessions::{CustomClaims, Sessions};
 #[cfg(feature = "test-util")]
 pub mod conformance;
+
+// Backends added by their own modules (keep one line each):

@@ -1,5 +1,7 @@
 //! The conformance suite on MemoryStore.
 
+mod common;
+
 use std::sync::Arc;
 
 use tower_jwt_auth::{MemoryStore, TokenStore};
