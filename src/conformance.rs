@@ -308,12 +308,6 @@ impl FailingStore {
     }
 }
 
-impl std::fmt::Debug for dyn TokenStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("dyn TokenStore")
-    }
-}
-
 #[async_trait]
 impl TokenStore for FailingStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {

@@ -22,7 +22,15 @@ mod user;
 
 pub use store::{MemoryStore, TokenStore};
 pub use user::{MemoryUsers, UserLookup, UserResolver};
+pub mod auth;
+pub mod refresh;
+#[cfg(feature = "axum")]
+pub mod axum;
+mod response;
 mod sessions;
+pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
+pub use refresh::{RefreshCookie, SessionEndpoint};
+pub use response::error_response;
 pub use sessions::{CustomClaims, Sessions};
 #[cfg(feature = "test-util")]
 pub mod conformance;

@@ -14,6 +14,12 @@ pub mod memory;
 
 pub use memory::MemoryStore;
 
+impl std::fmt::Debug for dyn TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn TokenStore")
+    }
+}
+
 /// A new session (refresh-token family) and its first refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {

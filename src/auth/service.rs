@@ -1,0 +1,162 @@
+//! The middleware service.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Extensions, Request, Response};
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use super::future::{BoxFuture, ResponseFuture};
+use super::rejection::OnRejection;
+use super::source::TokenSource;
+use crate::claims::{Claims, TokenKind};
+use crate::config::Jwt;
+use crate::error::{AuthError, TokenError};
+use crate::store::TokenStore;
+use crate::user::{UserLookup, UserResolver};
+
+pub(crate) type Inserter = Box<dyn FnOnce(&mut Extensions) + Send>;
+
+/// A [`UserResolver`] with its types erased: resolves and returns what to insert.
+pub(crate) trait ErasedResolver: Send + Sync {
+    fn resolve(&self, user_id: String) -> BoxFuture<Result<Inserter, AuthError>>;
+}
+
+impl<U: UserResolver> ErasedResolver for Arc<U> {
+    fn resolve(&self, user_id: String) -> BoxFuture<Result<Inserter, AuthError>> {
+        let users = self.clone();
+        Box::pin(async move {
+            // A value that cannot be the id type is refused without a lookup.
+            let id: U::Id = user_id.parse().map_err(|_| TokenError::UserId)?;
+            match UserResolver::resolve(&*users, &id).await? {
+                UserLookup::Active(user) => Ok(Box::new(move |ext: &mut Extensions| {
+                    ext.insert(user);
+                }) as Inserter),
+                UserLookup::Inactive | UserLookup::Missing => Err(TokenError::UserInactive.into()),
+            }
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AuthConfig {
+    pub(crate) jwt: Jwt,
+    pub(crate) source: TokenSource,
+    pub(crate) optional: bool,
+    pub(crate) revocation: Option<Arc<dyn TokenStore>>,
+    pub(crate) user: Option<Arc<dyn ErasedResolver>>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt", &self.jwt)
+            .field("source", &self.source)
+            .field("optional", &self.optional)
+            .field("revocation_check", &self.revocation.is_some())
+            .field("resolve_user", &self.user.is_some())
+            .finish()
+    }
+}
+
+/// The service [`JwtAuthLayer`](super::JwtAuthLayer) wraps around an inner service.
+pub struct JwtAuth<S, C, R> {
+    inner: S,
+    config: Arc<AuthConfig>,
+    rejection: R,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<S, C, R> JwtAuth<S, C, R> {
+    pub(crate) fn new(inner: S, config: Arc<AuthConfig>, rejection: R) -> Self {
+        JwtAuth { inner, config, rejection, _claims: PhantomData }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
+    fn clone(&self) -> Self {
+        JwtAuth::new(self.inner.clone(), self.config.clone(), self.rejection.clone())
+    }
+}
+
+impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for JwtAuth<S, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth").field("inner", &self.inner).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<S, C, R, ReqB, ResB> Service<Request<ReqB>> for JwtAuth<S, C, R>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    R: OnRejection<ResB>,
+    ReqB: Send + 'static,
+    ResB: 'static,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let cfg = &*self.config;
+        let claims: Claims<C> = match cfg.source.extract(req.headers()) {
+            Ok(Some(token)) => match cfg.jwt.validate(&token, TokenKind::Access) {
+                Ok(claims) => claims,
+                Err(e) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e.into()))),
+            },
+            Ok(None) if cfg.optional => return ResponseFuture::inner(self.inner.call(req)),
+            Ok(None) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&AuthError::MissingToken))),
+            Err(e) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e))),
+        };
+        if cfg.revocation.is_none() && cfg.user.is_none() {
+            req.extensions_mut().insert(claims);
+            return ResponseFuture::inner(self.inner.call(req));
+        }
+
+        // The opt-in checks need the store: run them, then call the service that
+        // was polled ready (a clone takes its place here, as tower's docs advise).
+        let store = cfg.revocation.clone();
+        let users = cfg.user.clone();
+        let (session_id, iat, user_id) = (claims.session_id, claims.issued_at, claims.user_id.clone());
+        req.extensions_mut().insert(claims);
+        let clone = self.inner.clone();
+        let mut svc = std::mem::replace(&mut self.inner, clone);
+        let rejection = self.rejection.clone();
+        ResponseFuture::checking(Box::pin(async move {
+            let checked: Result<Option<Inserter>, AuthError> = async {
+                if let Some(store) = store {
+                    if store.is_revoked(session_id, &user_id, iat).await? {
+                        return Err(TokenError::Revoked.into());
+                    }
+                }
+                match users {
+                    Some(users) => Ok(Some(users.resolve(user_id).await?)),
+                    None => Ok(None),
+                }
+            }
+            .await;
+            match checked {
+                Ok(insert) => {
+                    if let Some(insert) = insert {
+                        insert(req.extensions_mut());
+                    }
+                    svc.call(req).await
+                }
+                Err(e) => Ok(rejection.on_rejection(&e)),
+            }
+        }))
+    }
+}

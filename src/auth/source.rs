@@ -1,0 +1,138 @@
+//! Where the layer finds the token: the `Authorization: Bearer` header, a named
+//! cookie, or the app's own function.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+
+use crate::error::AuthError;
+
+type CustomFn = dyn Fn(&HeaderMap) -> Result<Option<String>, AuthError> + Send + Sync;
+
+/// Where to look for the access token.
+///
+/// Tokens in the query string are never read (RFC 6750 §2.3: they end up in logs).
+#[derive(Clone, Default)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`, scheme case-insensitive (the default).
+    /// Another scheme counts as no token; two headers or a malformed one is a 400.
+    #[default]
+    Bearer,
+    /// A cookie with this name. Two cookies of that name are a 400.
+    Cookie(String),
+    /// The app's own function over the request headers.
+    Custom(Arc<CustomFn>),
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::Bearer => f.write_str("Bearer"),
+            TokenSource::Cookie(name) => f.debug_tuple("Cookie").field(name).finish(),
+            TokenSource::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+impl TokenSource {
+    /// A custom source.
+    ///
+    /// ```
+    /// use tower_jwt_auth::TokenSource;
+    /// let source = TokenSource::custom(|headers| {
+    ///     Ok(headers.get("x-api-token").and_then(|v| v.to_str().ok()).map(str::to_owned))
+    /// });
+    /// ```
+    pub fn custom(
+        f: impl Fn(&HeaderMap) -> Result<Option<String>, AuthError> + Send + Sync + 'static,
+    ) -> Self {
+        TokenSource::Custom(Arc::new(f))
+    }
+
+    /// Finds the token: `Ok(None)` when none was sent.
+    pub(crate) fn extract<'h>(&self, headers: &'h HeaderMap) -> Result<Option<std::borrow::Cow<'h, str>>, AuthError> {
+        match self {
+            TokenSource::Bearer => bearer(headers).map(|t| t.map(std::borrow::Cow::Borrowed)),
+            TokenSource::Cookie(name) => cookie(headers, name).map(|t| t.map(std::borrow::Cow::Borrowed)),
+            TokenSource::Custom(f) => f(headers).map(|t| t.map(std::borrow::Cow::Owned)),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1).
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest("more than one Authorization header"));
+    }
+    let value = value.to_str().map_err(|_| AuthError::InvalidRequest("the Authorization header is not ASCII"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() || token.contains([' ', ',', '\t']) {
+        return Err(AuthError::InvalidRequest("malformed Bearer credentials"));
+    }
+    Ok(Some(token))
+}
+
+/// The value of cookie `name` across all `Cookie` headers.
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, AuthError> {
+    let mut found = None;
+    for value in headers.get_all(COOKIE) {
+        let value = value.to_str().map_err(|_| AuthError::InvalidRequest("the Cookie header is not ASCII"))?;
+        for pair in value.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else { continue };
+            if k == name {
+                if found.is_some() {
+                    return Err(AuthError::InvalidRequest("the token cookie is sent twice"));
+                }
+                found = Some(v.trim_matches('"'));
+            }
+        }
+    }
+    Ok(found.filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn h(values: &[&str]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for v in values {
+            m.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(&h(&[])).unwrap(), None);
+        assert_eq!(bearer(&h(&["Bearer abc"])).unwrap(), Some("abc"));
+        assert_eq!(bearer(&h(&["bEaReR abc"])).unwrap(), Some("abc"));
+        assert_eq!(bearer(&h(&["Basic abc"])).unwrap(), None);
+        assert!(bearer(&h(&["Bearer"])).is_err());
+        assert!(bearer(&h(&["Bearer "])).is_err());
+        assert!(bearer(&h(&["Bearer a b"])).is_err());
+        assert!(bearer(&h(&["Bearer a", "Bearer b"])).is_err());
+        let mut m = HeaderMap::new();
+        m.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer \xc3\xa9").unwrap());
+        assert!(bearer(&m).is_err());
+    }
+
+    #[test]
+    fn cookie_parsing() {
+        let mut m = HeaderMap::new();
+        m.append(COOKIE, HeaderValue::from_static("a=1; access=tok; b=2"));
+        assert_eq!(cookie(&m, "access").unwrap(), Some("tok"));
+        assert_eq!(cookie(&m, "none").unwrap(), None);
+        m.append(COOKIE, HeaderValue::from_static("access=other"));
+        assert!(cookie(&m, "access").is_err());
+    }
+}

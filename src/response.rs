@@ -1,0 +1,55 @@
+//! The one place errors become HTTP responses: JSON `{"error","error_description"}`,
+//! the RFC 6750 `WWW-Authenticate` challenge, `Retry-After` on 503.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use crate::error::{AuthError, RETRY_AFTER as RETRY_AFTER_SECS};
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// A JSON response with `Cache-Control: no-store` (token responses must not be cached).
+pub(crate) fn json<B: From<Bytes>>(status: StatusCode, body: &impl Serialize) -> Response<B> {
+    let bytes = serde_json::to_vec(body).map(Bytes::from).unwrap_or_else(|_| Bytes::from_static(b"{}"));
+    let mut res = Response::new(B::from(bytes));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The response for an error: status and code from [`AuthError`], a Bearer
+/// challenge on 401 (no error code when no token was sent, RFC 6750 §3.1), and
+/// `Retry-After` on 503 (without `invalid_token`, which tells clients to discard
+/// their tokens).
+pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Response<B> {
+    let description = error.description();
+    let mut res = json(error.status(), &ErrorBody { error: error.code(), error_description: &description });
+    let challenge = match error {
+        AuthError::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
+        AuthError::InvalidToken(_) => Some(format!(
+            "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{description}\""
+        )),
+        AuthError::InvalidRequest(_) if error.status() == StatusCode::BAD_REQUEST => {
+            Some(format!("Bearer realm=\"{realm}\", error=\"invalid_request\""))
+        }
+        _ => None,
+    };
+    if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        res.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    if matches!(error, AuthError::StoreUnavailable(_)) {
+        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS.as_secs()));
+    }
+    if matches!(error, AuthError::MethodNotAllowed) {
+        res.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    res
+}
