@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::crypto::CryptoProvider;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 
 use crate::error::ConfigError;
@@ -11,7 +14,9 @@ use crate::error::ConfigError;
 /// One key: a `kid`, the one algorithm it may be used with, the verification half,
 /// and (for signing keys) the private half.
 ///
-/// `Debug` shows the `kid` and the algorithm, never key material.
+/// `Debug` shows the `kid` and the algorithm, never key material. The key
+/// material lives in jsonwebtoken's `EncodingKey`/`DecodingKey`, which zeroize
+/// their bytes on drop.
 ///
 /// ```
 /// use tower_jwt_auth::{Key, Algorithm};
@@ -61,9 +66,24 @@ fn family_of(alg: Algorithm) -> Result<AlgorithmFamily, ConfigError> {
         .algorithms()
         .contains(&alg)
         .then_some(AlgorithmFamily::Hmac)
-        .or_else(|| AlgorithmFamily::Rsa.algorithms().contains(&alg).then_some(AlgorithmFamily::Rsa))
-        .or_else(|| AlgorithmFamily::Ec.algorithms().contains(&alg).then_some(AlgorithmFamily::Ec))
-        .or_else(|| AlgorithmFamily::Ed.algorithms().contains(&alg).then_some(AlgorithmFamily::Ed))
+        .or_else(|| {
+            AlgorithmFamily::Rsa
+                .algorithms()
+                .contains(&alg)
+                .then_some(AlgorithmFamily::Rsa)
+        })
+        .or_else(|| {
+            AlgorithmFamily::Ec
+                .algorithms()
+                .contains(&alg)
+                .then_some(AlgorithmFamily::Ec)
+        })
+        .or_else(|| {
+            AlgorithmFamily::Ed
+                .algorithms()
+                .contains(&alg)
+                .then_some(AlgorithmFamily::Ed)
+        })
         .ok_or(ConfigError::UnsupportedAlgorithm(alg))
 }
 
@@ -88,10 +108,19 @@ impl Key {
         if secret.len() < min {
             return Err(ConfigError::ShortSecret { kid, alg, min });
         }
-        let mismatch = || ConfigError::KeyMismatch { kid: kid.clone(), alg };
+        let mismatch = || ConfigError::KeyMismatch {
+            kid: kid.clone(),
+            alg,
+        };
         let encoding = EncodingKey::from_secret(secret).map_err(|_| mismatch())?;
         let decoding = DecodingKey::from_secret(secret).map_err(|_| mismatch())?;
-        let key = Key { kid, alg, encoding: Some(encoding), decoding, public_jwk: None };
+        let key = Key {
+            kid,
+            alg,
+            encoding: Some(encoding),
+            decoding,
+            public_jwk: None,
+        };
         key.self_test()?;
         Ok(key)
     }
@@ -107,7 +136,10 @@ impl Key {
         let kid = kid.into();
         check_kid(&kid)?;
         let pem = pem.as_ref();
-        let mismatch = || ConfigError::KeyMismatch { kid: kid.clone(), alg };
+        let mismatch = || ConfigError::KeyMismatch {
+            kid: kid.clone(),
+            alg,
+        };
         let encoding = match family_of(alg)? {
             AlgorithmFamily::Hmac => return Err(mismatch()),
             AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(pem),
@@ -116,9 +148,18 @@ impl Key {
         }
         .map_err(|_| mismatch())?;
         let mut jwk = Jwk::from_encoding_key(&encoding, alg).map_err(|_| mismatch())?;
+        if !jwk_fits(&jwk, alg) {
+            return Err(mismatch());
+        }
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| mismatch())?;
         complete_jwk(&mut jwk, &kid, alg);
-        let key = Key { kid, alg, encoding: Some(encoding), decoding, public_jwk: Some(jwk) };
+        let key = Key {
+            kid,
+            alg,
+            encoding: Some(encoding),
+            decoding,
+            public_jwk: Some(jwk),
+        };
         key.self_test()?;
         Ok(key)
     }
@@ -134,7 +175,10 @@ impl Key {
         let kid = kid.into();
         check_kid(&kid)?;
         let pem = pem.as_ref();
-        let mismatch = || ConfigError::KeyMismatch { kid: kid.clone(), alg };
+        let mismatch = || ConfigError::KeyMismatch {
+            kid: kid.clone(),
+            alg,
+        };
         let decoding = match family_of(alg)? {
             AlgorithmFamily::Hmac => return Err(mismatch()),
             AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
@@ -147,11 +191,30 @@ impl Key {
             return Err(mismatch());
         }
         complete_jwk(&mut jwk, &kid, alg);
-        Ok(Key { kid, alg, encoding: None, decoding, public_jwk: Some(jwk) })
+        Ok(Key {
+            kid,
+            alg,
+            encoding: None,
+            decoding,
+            public_jwk: Some(jwk),
+        })
     }
 
     /// A verification-only key from a public JWK. Its `kid` and `alg` are required;
-    /// symmetric (`oct`) JWKs are refused.
+    /// symmetric (`oct`) JWKs are refused, and so are JWKs meant for something
+    /// else than verifying signatures (`use` other than `sig`, `key_ops` without
+    /// `verify`), RSA moduli under 2048 bits and EC/OKP coordinates of the wrong
+    /// length for their curve.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Key, Algorithm};
+    /// use jsonwebtoken::jwk::Jwk;
+    /// let jwk: Jwk = serde_json::from_str(r#"{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"ed-1",
+    ///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
+    /// let key = Key::from_jwk(&jwk).unwrap();
+    /// assert_eq!(key.kid(), "ed-1");
+    /// assert!(!key.can_sign());
+    /// ```
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, ConfigError> {
         crate::crypto::ensure_provider()?;
         let kid = jwk.common.key_id.clone().ok_or(ConfigError::BadKid)?;
@@ -161,14 +224,40 @@ impl Key {
             .key_algorithm
             .and_then(|a| a.to_string().parse::<Algorithm>().ok())
             .ok_or(ConfigError::BadName("jwk alg".into()))?;
-        let mismatch = || ConfigError::KeyMismatch { kid: kid.clone(), alg };
+        let mismatch = || ConfigError::KeyMismatch {
+            kid: kid.clone(),
+            alg,
+        };
         if family_of(alg)? == AlgorithmFamily::Hmac || !jwk_fits(jwk, alg) {
+            return Err(mismatch());
+        }
+        // RFC 7517 §4.2/§4.3: a key published for encryption is not a signature key.
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| *u != PublicKeyUse::Signature)
+        {
+            return Err(mismatch());
+        }
+        if jwk
+            .common
+            .key_operations
+            .as_ref()
+            .is_some_and(|ops| !ops.contains(&KeyOperations::Verify))
+        {
             return Err(mismatch());
         }
         let decoding = DecodingKey::from_jwk(jwk).map_err(|_| mismatch())?;
         let mut public = jwk.clone();
         complete_jwk(&mut public, &kid, alg);
-        Ok(Key { kid, alg, encoding: None, decoding, public_jwk: Some(public) })
+        Ok(Key {
+            kid,
+            alg,
+            encoding: None,
+            decoding,
+            public_jwk: Some(public),
+        })
     }
 
     /// The key id, written into the `kid` header of every token this key signs.
@@ -193,11 +282,52 @@ impl Key {
 
     /// The same key without its private half.
     pub fn verification_only(&self) -> Key {
-        Key { encoding: None, ..self.clone() }
+        Key {
+            encoding: None,
+            ..self.clone()
+        }
     }
 
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+    /// Verifies `signature` over `message` with this key's one algorithm.
+    ///
+    /// This is the signature step of [`Jwt::validate`](crate::Jwt::validate) and
+    /// [`verify_signature`](crate::verify_signature): for a JWS, `message` is the
+    /// ASCII `header.payload` and `signature` the base64url-decoded third part.
+    /// ES256/ES384 signatures are the JWS form, raw `r‖s` (IEEE P1363), not DER;
+    /// EdDSA is Ed25519; HMAC tags must be the full hash length (a truncated tag
+    /// is refused). Returns `false`, never panics, for a signature of the wrong
+    /// length, a key the crypto backend cannot use, or no crypto backend at all.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Key, Algorithm};
+    /// let key = Key::hmac("k1", Algorithm::HS256, [7u8; 32]).unwrap();
+    /// let tag = key.sign(b"hello").unwrap();
+    /// assert!(key.verify(b"hello", &tag));
+    /// assert!(!key.verify(b"hellO", &tag));
+    /// assert!(!key.verify(b"hello", &tag[..16]));
+    /// ```
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        if signature.is_empty() || signature.len() > MAX_SIGNATURE_LEN {
+            return false;
+        }
+        let Some(provider) = CryptoProvider::try_get_default() else {
+            return false;
+        };
+        let Ok(verifier) = (provider.verifier_factory)(&self.alg, &self.decoding) else {
+            return false;
+        };
+        // The backend's verifiers take a `Vec`: one copy of a few hundred bytes at
+        // most, the same single allocation jsonwebtoken's own `decode` makes.
+        verifier.verify(message, &signature.to_vec()).is_ok()
+    }
+
+    /// Signs `message` with this key's algorithm and returns the raw signature
+    /// (the bytes a JWS carries base64url-encoded); `None` for a
+    /// verification-only key or when the backend refuses.
+    pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let enc = self.encoding.as_ref()?;
+        let sig = jsonwebtoken::crypto::sign(message, enc, self.alg).ok()?;
+        URL_SAFE_NO_PAD.decode(sig).ok()
     }
 
     pub(crate) fn encoding(&self) -> Option<&EncodingKey> {
@@ -207,24 +337,46 @@ impl Key {
     /// Signs and verifies a probe message: catches a key that parses but does not
     /// fit its algorithm (a P-384 key configured as ES256, say) at build time.
     fn self_test(&self) -> Result<(), ConfigError> {
-        let mismatch = || ConfigError::KeyMismatch { kid: self.kid.clone(), alg: self.alg };
-        let Some(enc) = &self.encoding else { return Ok(()) };
+        let mismatch = || ConfigError::KeyMismatch {
+            kid: self.kid.clone(),
+            alg: self.alg,
+        };
+        if self.encoding.is_none() {
+            return Ok(());
+        }
         let probe = b"tower-jwt-auth key self test";
-        let sig = jsonwebtoken::crypto::sign(probe, enc, self.alg).map_err(|_| mismatch())?;
-        match jsonwebtoken::crypto::verify(&sig, probe, &self.decoding, self.alg) {
-            Ok(true) => Ok(()),
-            _ => Err(mismatch()),
+        let sig = self.sign(probe).ok_or_else(mismatch)?;
+        if self.verify(probe, &sig) {
+            Ok(())
+        } else {
+            Err(mismatch())
         }
     }
 }
 
+/// The longest signature any accepted key makes: RSA with an 8192-bit modulus
+/// (the backends' ceiling). Anything longer is refused before the backend sees it.
+pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;
+
+/// Whether a public JWK is a well-formed key for `alg`: the right key type and
+/// curve, coordinates of the curve's length, an RSA modulus of 2048 bits or more
+/// (RFC 7518 §3.3).
 fn jwk_fits(jwk: &Jwk, alg: Algorithm) -> bool {
     use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve as C};
+    let len = |b64: &str| URL_SAFE_NO_PAD.decode(b64).map_or(0, |v| v.len());
+    let ec = |x: &str, y: &str, n: usize| len(x) == n && len(y) == n;
     match (&jwk.algorithm, alg) {
-        (P::EllipticCurve(p), Algorithm::ES256) => p.curve == C::P256,
-        (P::EllipticCurve(p), Algorithm::ES384) => p.curve == C::P384,
-        (P::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == C::Ed25519,
-        (P::RSA(_), a) => family_of(a).ok() == Some(AlgorithmFamily::Rsa),
+        (P::EllipticCurve(p), Algorithm::ES256) => p.curve == C::P256 && ec(&p.x, &p.y, 32),
+        (P::EllipticCurve(p), Algorithm::ES384) => p.curve == C::P384 && ec(&p.x, &p.y, 48),
+        (P::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == C::Ed25519 && len(&p.x) == 32,
+        (P::RSA(p), a) => {
+            let bits = URL_SAFE_NO_PAD.decode(&p.n).map_or(0, |n| {
+                let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+                n.first()
+                    .map_or(0, |top| n.len() * 8 - top.leading_zeros() as usize)
+            });
+            family_of(a).ok() == Some(AlgorithmFamily::Rsa) && bits >= 2048 && !p.e.is_empty()
+        }
         _ => false,
     }
 }
@@ -288,14 +440,15 @@ impl KeySet {
     }
 
     /// A new set where `next` signs and the current signing key only verifies.
+    ///
+    /// `next` must bring a new `kid`: reusing one would either replace a key that
+    /// still verifies live tokens or give one `kid` two meanings to every JWKS
+    /// cache that has seen it.
     pub(crate) fn rotated(&self, next: Key) -> Result<Self, ConfigError> {
-        let others = self
-            .verifying
-            .iter()
-            .filter(|k| k.kid != next.kid)
-            .cloned()
-            .collect();
-        KeySet::new(next, others)
+        if self.find(&next.kid).is_some() {
+            return Err(ConfigError::DuplicateKid(next.kid));
+        }
+        KeySet::new(next, self.verifying.clone())
     }
 
     /// A new set without `kid`; the signing key cannot be retired.
@@ -303,8 +456,16 @@ impl KeySet {
         if self.signing.kid == kid || self.find(kid).is_none() {
             return None;
         }
-        let verifying = self.verifying.iter().filter(|k| k.kid != kid).cloned().collect();
-        Some(KeySet { signing: self.signing.clone(), verifying })
+        let verifying = self
+            .verifying
+            .iter()
+            .filter(|k| k.kid != kid)
+            .cloned()
+            .collect();
+        Some(KeySet {
+            signing: self.signing.clone(),
+            verifying,
+        })
     }
 
     pub(crate) fn kids(&self) -> Vec<String> {
@@ -312,6 +473,12 @@ impl KeySet {
     }
 
     pub(crate) fn jwks(&self) -> JwkSet {
-        JwkSet { keys: self.verifying.iter().filter_map(|k| k.public_jwk.clone()).collect() }
+        JwkSet {
+            keys: self
+                .verifying
+                .iter()
+                .filter_map(|k| k.public_jwk.clone())
+                .collect(),
+        }
     }
 }

@@ -21,10 +21,13 @@ use uuid::Uuid;
 use crate::claims::{Claims, REGISTERED, TokenKind};
 use crate::config::Jwt;
 use crate::error::TokenError;
+use crate::keys::MAX_SIGNATURE_LEN;
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A freshly minted access/refresh pair.
@@ -94,7 +97,10 @@ impl Jwt {
             serde_json::Value::Null => serde_json::Map::new(),
             _ => return Err(IssueError::NotAnObject),
         };
-        if let Some(k) = payload.keys().find(|k| REGISTERED.contains(&k.as_str()) || **k == s.user_id_claim) {
+        if let Some(k) = payload
+            .keys()
+            .find(|k| REGISTERED.contains(&k.as_str()) || **k == s.user_id_claim)
+        {
             return Err(IssueError::Collision(k.clone()));
         }
         payload.insert(s.user_id_claim.clone(), m.user_id.into());
@@ -153,7 +159,24 @@ impl Jwt {
         self.validate_at(token, kind, now_secs())
     }
 
-    pub(crate) fn validate_at<C: de::DeserializeOwned>(
+    /// [`Jwt::validate`] with the clock given: `now` is seconds since the Unix
+    /// epoch. For tests and for replaying a decision at a known instant; requests
+    /// go through [`Jwt::validate`].
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Jwt, Key, Algorithm, TokenKind, TokenError, NoCustomClaims};
+    /// let jwt = Jwt::builder()
+    ///     .signing_key(Key::hmac("k1", Algorithm::HS256, [7u8; 32]).unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let pair = jwt.issue_pair("42", &NoCustomClaims).unwrap();
+    /// let exp = pair.access_expires_at;
+    /// assert!(jwt.validate_at::<NoCustomClaims>(&pair.access, TokenKind::Access, exp - 1).is_ok());
+    /// // Dead at `exp`, not one second later.
+    /// let err = jwt.validate_at::<NoCustomClaims>(&pair.access, TokenKind::Access, exp).unwrap_err();
+    /// assert_eq!(err, TokenError::Expired);
+    /// ```
+    pub fn validate_at<C: de::DeserializeOwned>(
         &self,
         token: &str,
         kind: TokenKind,
@@ -168,57 +191,74 @@ impl Jwt {
         let header_json = decode_b64(header_b64)?;
         let dup = Cell::new(false);
         let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
-        if header.external {
-            return Err(TokenError::ExternalKey);
-        }
-        if header.crit {
-            return Err(TokenError::Critical);
-        }
+        header.check()?;
         match &header.typ {
             Some(typ) if kind.matches_typ(typ) => {}
             _ => return Err(TokenError::WrongType),
         }
         let keys = self.keys();
-        let key = header.kid.as_deref().and_then(|kid| keys.find(kid)).ok_or(TokenError::UnknownKey)?;
-        match header.alg.as_deref() {
-            Some(alg) if alg == alg_name(key.algorithm()) => {}
-            _ => return Err(TokenError::Algorithm),
-        }
-        let message = &token[..header_b64.len() + 1 + payload_b64.len()];
-        match jsonwebtoken::crypto::verify(sig_b64, message.as_bytes(), key.decoding(), key.algorithm()) {
-            Ok(true) => {}
-            _ => return Err(TokenError::Signature),
-        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| keys.find(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        check_signature(
+            key,
+            &header,
+            token,
+            header_b64.len() + 1 + payload_b64.len(),
+            sig_b64,
+        )?;
         drop(keys);
 
         let payload = decode_b64(payload_b64)?;
-        let reg = parse_json(&payload, PayloadSeed { user_id_claim: &s.user_id_claim, dup: &dup }, &dup)?;
+        let reg = parse_json(
+            &payload,
+            PayloadSeed {
+                user_id_claim: &s.user_id_claim,
+                dup: &dup,
+            },
+            &dup,
+        )?;
 
         let exp = reg.exp.ok_or(TokenError::MissingExpiry)?;
         // Dead *at* exp: with no leeway a token whose exp is this second is refused.
         if now >= exp.saturating_add(s.leeway) {
             return Err(TokenError::Expired);
         }
-        if reg.nbf.is_some_and(|nbf| nbf > now.saturating_add(s.leeway)) {
+        if reg
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(s.leeway))
+        {
             return Err(TokenError::NotYetValid);
         }
         let iat = reg.iat.ok_or(TokenError::MissingClaim)?;
         if iat > now.saturating_add(s.leeway) {
             return Err(TokenError::IssuedInFuture);
         }
-        if let Some(want) = &s.issuer {
-            if reg.iss.as_deref() != Some(want.as_str()) {
-                return Err(TokenError::Issuer);
-            }
+        if let Some(want) = &s.issuer
+            && reg.iss.as_deref() != Some(want.as_str())
+        {
+            return Err(TokenError::Issuer);
         }
-        if !s.audience.is_empty() && !reg.aud.iter().any(|a| s.audience.iter().any(|w| w == a)) {
+        if s.audience.is_empty() {
+            // RFC 7519 §4.1.3: a recipient that is not named in a present `aud`
+            // must refuse the token; with no audience configured we are named in none.
+            if reg.aud_present {
+                return Err(TokenError::Audience);
+            }
+        } else if !reg.aud.iter().any(|a| s.audience.iter().any(|w| w == a)) {
             return Err(TokenError::Audience);
         }
         if reg.token_type.as_deref() != Some(kind.claim_value()) {
             return Err(TokenError::WrongType);
         }
+        // Only the hyphenated form this crate writes: one spelling per id.
         let parse_uuid = |v: &Option<Cow<'_, str>>| {
-            v.as_deref().and_then(|v| Uuid::try_parse(v).ok()).ok_or(TokenError::MissingClaim)
+            v.as_deref()
+                .filter(|v| v.len() == 36)
+                .and_then(|v| Uuid::try_parse(v).ok())
+                .ok_or(TokenError::MissingClaim)
         };
         let jti = parse_uuid(&reg.jti)?;
         let session_id = parse_uuid(&reg.sid)?;
@@ -243,29 +283,83 @@ impl Jwt {
 }
 
 /// Verifies a JWS compact signature with one key, pinned to the key's algorithm.
-/// The signature-verification step of [`Jwt::validate`], on its own (for test
-/// vectors and for apps that check foreign JWS objects).
+///
+/// The header and signature steps of [`Jwt::validate`], on their own (for test
+/// vectors and for apps that check foreign JWS objects): canonical unpadded
+/// base64url in three non-empty parts, a JSON-object header without duplicate
+/// keys, no `jku`/`x5u`/`x5c`/`jwk`, no `crit`, `alg` equal to the key's
+/// algorithm, a `kid` (when present) equal to the key's, then
+/// [`Key::verify`](crate::Key::verify). The payload is not read: it need not be
+/// a claim set.
+///
+/// ```
+/// use tower_jwt_auth::{verify_signature, Key, Algorithm, TokenError};
+/// // RFC 7515 appendix A.1 with a key of our own: any payload, any header fields.
+/// let key = Key::hmac("k1", Algorithm::HS256, [7u8; 32]).unwrap();
+/// let signing_input = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.aGVsbG8";
+/// let sig = key.sign(signing_input.as_bytes()).unwrap();
+/// use base64::Engine;
+/// let jws = format!("{signing_input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig));
+/// assert_eq!(verify_signature(&jws, &key), Ok(()));
+/// let none = "eyJhbGciOiJub25lIn0.aGVsbG8.";
+/// assert!(verify_signature(none, &key).is_err());
+/// ```
 pub fn verify_signature(token: &str, key: &crate::Key) -> Result<(), TokenError> {
     let (header_b64, payload_b64, sig_b64) = split(token)?;
     let dup = Cell::new(false);
     let header_json = decode_b64(header_b64)?;
     let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
-    if header.external {
-        return Err(TokenError::ExternalKey);
+    header.check()?;
+    if header.kid.as_deref().is_some_and(|kid| kid != key.kid()) {
+        return Err(TokenError::UnknownKey);
     }
-    if header.crit {
-        return Err(TokenError::Critical);
-    }
+    check_signature(
+        key,
+        &header,
+        token,
+        header_b64.len() + 1 + payload_b64.len(),
+        sig_b64,
+    )
+}
+
+/// The pinned algorithm, then the signature over `token[..message_len]`
+/// through [`Key::verify`](crate::Key::verify).
+fn check_signature(
+    key: &crate::Key,
+    header: &RawHeader<'_>,
+    token: &str,
+    message_len: usize,
+    sig_b64: &str,
+) -> Result<(), TokenError> {
     match header.alg.as_deref() {
         Some(alg) if alg == alg_name(key.algorithm()) => {}
         _ => return Err(TokenError::Algorithm),
     }
-    let message = &token[..header_b64.len() + 1 + payload_b64.len()];
-    match jsonwebtoken::crypto::verify(sig_b64, message.as_bytes(), key.decoding(), key.algorithm()) {
-        Ok(true) => Ok(()),
-        _ => Err(TokenError::Signature),
+    // Decoded on the stack: the only allocation of the signature step is the
+    // backend's own copy inside `Key::verify`.
+    let mut sig = [0u8; SIG_BUF];
+    if sig_b64.len() > MAX_SIG_B64 {
+        return Err(TokenError::Signature);
+    }
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(sig_b64, &mut sig)
+        .map_err(|_| TokenError::Base64)?;
+    let sig = sig.get(..n).ok_or(TokenError::Signature)?;
+    let message = token
+        .as_bytes()
+        .get(..message_len)
+        .ok_or(TokenError::Malformed)?;
+    if key.verify(message, sig) {
+        Ok(())
+    } else {
+        Err(TokenError::Signature)
     }
 }
+
+/// base64url length of the longest signature [`Key::verify`](crate::Key::verify) accepts.
+const MAX_SIG_B64: usize = (MAX_SIGNATURE_LEN * 4).div_ceil(3);
+/// Room for the base64 decoder's conservative output estimate (whole 3-byte groups).
+const SIG_BUF: usize = MAX_SIG_B64.div_ceil(4) * 3;
 
 pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> &'static str {
     use jsonwebtoken::Algorithm as A;
@@ -290,7 +384,10 @@ pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> &'static str {
 /// Splits `header.payload.signature`; anything else (JWE's five parts, stray
 /// characters, empty parts) is malformed.
 fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
-    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
         return Err(TokenError::Malformed);
     }
     let mut parts = token.split('.');
@@ -356,7 +453,8 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
 }
 
 /// Tracks the keys of one object: known keys by bit, others in a list made only
-/// when an object has keys this crate does not read.
+/// when an object has keys this crate does not read, checked for duplicates once
+/// at the end (sorted: a cap-sized payload of tiny keys stays O(n log n)).
 struct SeenKeys<'a, 'de> {
     known: u32,
     others: Vec<Cow<'de, str>>,
@@ -365,7 +463,11 @@ struct SeenKeys<'a, 'de> {
 
 impl<'a, 'de> SeenKeys<'a, 'de> {
     fn new(dup: &'a Cell<bool>) -> Self {
-        SeenKeys { known: 0, others: Vec::new(), dup }
+        SeenKeys {
+            known: 0,
+            others: Vec::new(),
+            dup,
+        }
     }
     fn known<E: de::Error>(&mut self, bit: u32) -> Result<(), E> {
         if self.known & (1 << bit) != 0 {
@@ -376,11 +478,15 @@ impl<'a, 'de> SeenKeys<'a, 'de> {
         Ok(())
     }
     fn other<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
-        if self.others.contains(&key) {
+        self.others.push(key);
+        Ok(())
+    }
+    fn finish<E: de::Error>(mut self) -> Result<(), E> {
+        self.others.sort_unstable();
+        if self.others.windows(2).any(|w| w[0] == w[1]) {
             self.dup.set(true);
             return Err(E::custom("duplicate key"));
         }
-        self.others.push(key);
         Ok(())
     }
 }
@@ -395,6 +501,19 @@ struct RawHeader<'de> {
     crit: bool,
     /// `jku`, `x5u`, `x5c` or `jwk` is present: keys never come from the token.
     external: bool,
+}
+
+impl RawHeader<'_> {
+    /// The header rules that need no key: no keys from the token, no `crit`.
+    fn check(&self) -> Result<(), TokenError> {
+        if self.external {
+            return Err(TokenError::ExternalKey);
+        }
+        if self.crit {
+            return Err(TokenError::Critical);
+        }
+        Ok(())
+    }
 }
 
 struct HeaderSeed<'a> {
@@ -446,6 +565,7 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
                 }
             }
         }
+        seen.finish()?;
         Ok(h)
     }
 }
@@ -465,7 +585,9 @@ impl<'de> Deserialize<'de> for NumericDate {
                 Ok(NumericDate(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumericDate, E> {
-                u64::try_from(v).map(NumericDate).map_err(|_| E::custom("negative date"))
+                u64::try_from(v)
+                    .map(NumericDate)
+                    .map_err(|_| E::custom("negative date"))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumericDate, E> {
                 if v.is_finite() && v >= 0.0 && v < u64::MAX as f64 {
@@ -519,6 +641,8 @@ struct RawPayload<'de> {
     token_type: Option<Cow<'de, str>>,
     iss: Option<Cow<'de, str>>,
     aud: Vec<Cow<'de, str>>,
+    /// `aud` is in the payload (even as an empty list).
+    aud_present: bool,
     user_id: Option<Cow<'de, str>>,
 }
 
@@ -580,6 +704,7 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "aud" => {
                     seen.known(8)?;
                     p.aud = map.next_value::<Audience<'de>>()?.0;
+                    p.aud_present = true;
                 }
                 _ => {
                     seen.other(key)?;
@@ -587,6 +712,7 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 }
             }
         }
+        seen.finish()?;
         Ok(p)
     }
 }
