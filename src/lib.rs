@@ -36,3 +36,11 @@ pub use sessions::{CustomClaims, Sessions};
 pub mod conformance;
 
 // Backends added by their own modules (keep one line each):
+#[cfg(feature = "sql")]
+pub use store::sql::{SqlStoreOptions, SqlUsers};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
+#[cfg(feature = "mysql")]
+pub use store::MySqlStore;

@@ -14,6 +14,15 @@ pub mod memory;
 
 pub use memory::MemoryStore;
 
+#[cfg(feature = "sql")]
+pub mod sql;
+#[cfg(feature = "mysql")]
+pub use self::sql::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use self::sql::PgStore;
+#[cfg(feature = "sqlite")]
+pub use self::sql::SqliteStore;
+
 impl std::fmt::Debug for dyn TokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("dyn TokenStore")

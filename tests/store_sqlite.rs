@@ -1,0 +1,343 @@
+//! SqliteStore: the conformance suite on a file database and on a shared in-memory
+//! database (pools of 8 connections), the schema's guarantees, migrations, a
+//! closed pool, and (ignored, run by hand) purging 1,000,000 expired rows.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tower_jwt_auth::conformance::sessions_for;
+use tower_jwt_auth::store::sql::SqlStoreOptions;
+use tower_jwt_auth::store::{NewSession, RotateOutcome, RotateRequest};
+use tower_jwt_auth::{AuthError, NoCustomClaims, SqliteStore, TokenStore};
+use uuid::Uuid;
+
+/// A fresh database file under the target directory, migrated.
+async fn file_store() -> SqliteStore {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", common::unique_name("store")));
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open SQLite file");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// A fresh named in-memory database, shared by the pool's 8 connections, migrated.
+async fn memory_store() -> SqliteStore {
+    let url = format!(
+        "sqlite:file:{}?mode=memory&cache=shared",
+        common::unique_name("mem")
+    );
+    let store = SqliteStore::connect(&url)
+        .await
+        .expect("open SQLite memory");
+    assert_eq!(store.pool().options().get_max_connections(), 8);
+    store.migrate().await.expect("migrate");
+    store
+}
+
+mod file {
+    use super::*;
+    tower_jwt_auth::token_store_conformance!(async || Some(
+        Arc::new(file_store().await) as Arc<dyn TokenStore>
+    ));
+}
+
+mod memory {
+    use super::*;
+    tower_jwt_auth::token_store_conformance!(async || Some(
+        Arc::new(memory_store().await) as Arc<dyn TokenStore>
+    ));
+}
+
+fn session(user: &str, now: u64) -> NewSession {
+    NewSession {
+        session_id: Uuid::new_v4(),
+        user_id: user.into(),
+        jti: Uuid::new_v4(),
+        created_at: now,
+        token_expires_at: now + 100,
+        session_expires_at: now + 1000,
+        label: None,
+    }
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_prefixed() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", common::unique_name("mig")));
+    let url = format!("sqlite://{}", path.display());
+    let a = SqliteStore::connect_with(&url, SqlStoreOptions::new().table_prefix("app_auth_"))
+        .await
+        .unwrap();
+    let b = SqliteStore::connect_with(&url, SqlStoreOptions::new().table_prefix("app_auth_"))
+        .await
+        .unwrap();
+    // Two instances at once, then again.
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    a.migrate().await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(a.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "app_auth_refresh_tokens",
+            "app_auth_schema_versions",
+            "app_auth_sessions",
+            "app_auth_user_cutoffs"
+        ]
+    );
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM app_auth_schema_versions")
+        .fetch_all(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(versions, [1]);
+    // An app table of the same database is untouched, and a second prefix lives beside.
+    let c = SqliteStore::with_options(
+        a.pool().clone(),
+        SqlStoreOptions::new().table_prefix("other_"),
+    )
+    .unwrap();
+    c.migrate().await.unwrap();
+    let now = 1_000_000;
+    c.create_session(&session("u", now)).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app_auth_sessions")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn table_prefix_is_validated() {
+    let pool = SqlitePoolOptions::new()
+        .connect_lazy("sqlite::memory:")
+        .unwrap();
+    for bad in [
+        "a-b",
+        "x; DROP TABLE users; --",
+        "1abc",
+        "tab\"le",
+        &"p".repeat(49),
+    ] {
+        assert!(
+            SqliteStore::with_options(pool.clone(), SqlStoreOptions::new().table_prefix(bad))
+                .is_err(),
+            "{bad:?} accepted"
+        );
+    }
+    assert!(
+        SqliteStore::with_options(pool.clone(), SqlStoreOptions::new().table_prefix("")).is_ok()
+    );
+    assert!(
+        SqliteStore::with_options(pool.clone(), SqlStoreOptions::new().purge_batch_size(0))
+            .is_err()
+    );
+    assert!(
+        SqliteStore::with_options(
+            pool,
+            SqlStoreOptions::new().operation_timeout(Duration::ZERO)
+        )
+        .is_err()
+    );
+}
+
+#[tokio::test]
+async fn schema_keeps_one_live_token_per_session_and_no_token_text() {
+    let store = file_store().await;
+    let now = 1_000_000;
+    let s = session("u", now);
+    store.create_session(&s).await.unwrap();
+    // A second unused token in the same session is refused by the schema itself.
+    let fork = sqlx::query(
+        "INSERT INTO jwt_auth_refresh_tokens (jti, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(s.session_id)
+    .bind(now as i64)
+    .bind(now as i64 + 100)
+    .execute(store.pool())
+    .await;
+    assert!(fork.is_err_and(|e| {
+        e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
+    }));
+    // After a rotation: one used row, one live row.
+    let r = RotateRequest {
+        session_id: s.session_id,
+        user_id: "u".into(),
+        jti: s.jti,
+        successor_jti: Uuid::new_v4(),
+        now: now + 1,
+        refresh_ttl: 100,
+        grace: 0,
+    };
+    assert!(matches!(
+        store.rotate(&r).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
+    let live: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jwt_auth_refresh_tokens WHERE used_at IS NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(live, 1);
+    // The used row names its successor.
+    let successor: Option<Uuid> =
+        sqlx::query_scalar("SELECT successor_jti FROM jwt_auth_refresh_tokens WHERE jti = ?")
+            .bind(s.jti)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(successor, Some(r.successor_jti));
+    // No column can hold a token: only ids, the user id value, times and the label.
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_table_info('jwt_auth_refresh_tokens') UNION ALL \
+         SELECT name FROM pragma_table_info('jwt_auth_sessions')",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        columns
+            .iter()
+            .all(|c| !c.contains("token") && c != "refresh" && c != "access"),
+        "{columns:?}"
+    );
+}
+
+#[tokio::test]
+async fn closed_pool_is_unavailable_not_invalid() {
+    let store = Arc::new(file_store().await);
+    let (sessions, _, id) = sessions_for(store.clone());
+    let p = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    store.pool().close().await;
+    let refresh = sessions.refresh(&p.refresh).await;
+    assert!(
+        matches!(refresh, Err(AuthError::StoreUnavailable(_))),
+        "{refresh:?}"
+    );
+    let check = sessions.check_access(&p.access).await;
+    assert!(
+        matches!(check, Err(AuthError::StoreUnavailable(_))),
+        "{check:?}"
+    );
+    assert_eq!(
+        check.unwrap_err().status(),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+/// Purging 1,000,000 expired rows: run by hand with
+/// `cargo test --release --test store_sqlite -- --ignored --nocapture purge_one_million`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: a measurement, run by hand"]
+async fn purge_one_million_expired_rows() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", common::unique_name("purge")));
+    let connect = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await
+        .unwrap();
+    let store = Arc::new(SqliteStore::new(pool.clone()));
+    store.migrate().await.unwrap();
+    let now = tower_jwt_auth_now();
+    // 1,000,000 expired sessions with one token each, inserted in one statement each.
+    let t = Instant::now();
+    sqlx::raw_sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) \
+         INSERT INTO jwt_auth_sessions (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti) \
+         SELECT randomblob(16), 'user-' || (i % 1000), 1, 1, 2, randomblob(16) FROM n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO jwt_auth_refresh_tokens (jti, session_id, issued_at, expires_at) \
+         SELECT live_jti, session_id, 1, 2 FROM jwt_auth_sessions",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    eprintln!(
+        "inserted 1,000,000 expired sessions and tokens in {:?}",
+        t.elapsed()
+    );
+    let (max_pause, removed, took) = purge_while_rotating(store.clone(), now).await;
+    assert_eq!(removed, 1_000_000);
+    eprintln!(
+        "SQLite: purged {removed} expired token rows (and their sessions) in {took:?}, batches of {}; \
+         slowest concurrent rotation {max_pause:?}",
+        SqlStoreOptions::new().get_purge_batch_size()
+    );
+}
+
+fn tower_jwt_auth_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Purges while another task rotates a live session in a loop: returns the
+/// slowest rotation seen during the purge (how long purge held the tables), the
+/// rows removed and the purge's duration.
+async fn purge_while_rotating(store: Arc<SqliteStore>, now: u64) -> (Duration, u64, Duration) {
+    let s = NewSession {
+        session_id: Uuid::new_v4(),
+        user_id: "live-user".into(),
+        jti: Uuid::new_v4(),
+        created_at: now,
+        token_expires_at: now + 3600,
+        session_expires_at: now + 7200,
+        label: None,
+    };
+    store.create_session(&s).await.unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rotator = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut jti = s.jti;
+            let mut max = Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = RotateRequest {
+                    session_id: s.session_id,
+                    user_id: "live-user".into(),
+                    jti,
+                    successor_jti: Uuid::new_v4(),
+                    now,
+                    refresh_ttl: 3600,
+                    grace: 0,
+                };
+                let t = Instant::now();
+                assert!(matches!(
+                    store.rotate(&r).await.unwrap(),
+                    RotateOutcome::Rotated { .. }
+                ));
+                max = max.max(t.elapsed());
+                jti = r.successor_jti;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            max
+        })
+    };
+    let t = Instant::now();
+    let removed = store.purge_expired(now).await.unwrap();
+    let took = t.elapsed();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    (rotator.await.unwrap(), removed, took)
+}
