@@ -36,6 +36,8 @@ pub use sessions::{CustomClaims, Sessions};
 pub mod conformance;
 
 // Backends added by their own modules (keep one line each):
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sql")]
 pub use store::sql::{SqlStoreOptions, SqlUsers};
 #[cfg(feature = "sqlite")]

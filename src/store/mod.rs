@@ -23,6 +23,11 @@ pub use self::sql::PgStore;
 #[cfg(feature = "sqlite")]
 pub use self::sql::SqliteStore;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
+
 impl std::fmt::Debug for dyn TokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("dyn TokenStore")

@@ -1,0 +1,891 @@
+//! [`RedisStore`]: a [`TokenStore`] in Redis, shared by every instance of an app
+//! (feature `redis`).
+//!
+//! # Layout
+//!
+//! Under a configurable key prefix `P` (several apps can share one Redis):
+//!
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `P:s:{session}` | hash | the session: user, revoked flag, absolute expiry, live token and its parent, a `v` version counter, label, times, and one `t:{jti}` field per refresh token (its expiry, and when it was used) |
+//! | `P:u:{user}` | set | the user's session ids |
+//! | `P:cut:{user}` | string | the user's revocation cutoff: tokens issued before it are revoked |
+//!
+//! No token text is stored. Every session key expires (`EXPIREAT`) at the
+//! session's absolute expiry plus [`EXPIRY_MARGIN_SECS`], so Redis purges itself;
+//! the user set lives as long as the user's longest session, and a user's cutoff
+//! at least as long as every session it could cover.
+//!
+//! # Rotation
+//!
+//! The rules live once, in [`rotation::decide`]; this backend applies them with
+//! optimistic concurrency. It reads the session's state and the presented token
+//! (one `HMGET`, consistent), asks [`rotation::decide`] in Rust, and applies the
+//! decision with one Lua script that first checks the session's version is still
+//! the one it read, and in the same atomic step marks the old live token used,
+//! writes the successor and moves the live pointer (or revokes the session). When
+//! another writer got there first, it reads again and decides again (at most
+//! [`RedisStoreBuilder::max_rotation_attempts`] times). Of many concurrent
+//! rotations of one token, exactly one wins. Scripts are sent by hash
+//! (`EVALSHA`) and loaded again after `NOSCRIPT` (a Redis restart, `SCRIPT FLUSH`).
+//!
+//! A transport error is never retried inside a rotation: a reply lost after the
+//! script ran would otherwise be read back as reuse. It is a [`StoreError`] (503).
+//!
+//! # Limits
+//!
+//! Standalone Redis or a Sentinel-managed primary; not Redis Cluster (the scripts
+//! touch keys of one user in different slots). Replication is asynchronous: see
+//! `docs/redis.md` for what a failover can lose and when to choose SQL instead.
+
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, RedisError, Script};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::rotation::{self, Decision, SessionState, TokenState};
+use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
+
+/// The `redis` crate this store is built on (1.x), re-exported so apps build a
+/// [`ConnectionManager`] or a [`ConnectionManagerConfig`] of the same version.
+pub use ::redis;
+
+/// Seconds added to a session's absolute expiry before Redis deletes its keys:
+/// room for clock skew between the app and Redis, so a late replay of a token of a
+/// just-expired session is still answered as expired rather than unknown.
+pub const EXPIRY_MARGIN_SECS: u64 = 60;
+
+/// The default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "tower-jwt-auth";
+
+/// How many keys one `SCAN` step of [`TokenStore::purge_expired`] asks for.
+const PURGE_BATCH: usize = 256;
+
+/// The default bound on read-decide-write rounds of one rotation.
+const DEFAULT_MAX_ATTEMPTS: u32 = 24;
+
+/// Lua: the absolute expiry (whole seconds, rounded up) of a key, or nil if it has
+/// none. Works on Redis before 7 (no `EXPIRETIME`).
+const EXPIRES_AT_LUA: &str = r"
+local function expires_at(k)
+  local p = redis.call('PTTL', k)
+  if p < 0 then return nil end
+  local t = redis.call('TIME')
+  return math.ceil((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + p) / 1000)
+end
+";
+
+/// Creates a session: its hash, its first token, its expiry, its user's set.
+/// KEYS: session, user set. ARGV: session id, user, jti, created, token expiry,
+/// session expiry, EXPIREAT, has-label, label.
+const CREATE_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'user', ARGV[2], 'rev', '0', 'exp', ARGV[6], 'live', ARGV[3],
+  'lexp', ARGV[5], 'cr', ARGV[4], 'rot', ARGV[4], 'v', '0', 't:' .. ARGV[3], ARGV[5])
+if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'lbl', ARGV[9]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[7])
+redis.call('SADD', KEYS[2], ARGV[1])
+local at = tonumber(ARGV[7])
+local cur = expires_at(KEYS[2])
+if not cur or cur < at then redis.call('EXPIREAT', KEYS[2], at) end
+return 1
+";
+
+/// Applies `Decision::Rotate` / `Decision::RotateWithinGrace` if the session's
+/// version is still the one the decision was made on.
+/// KEYS: session. ARGV: version, old live jti ('' if none), presented jti (the new
+/// parent), successor jti, successor expiry, now, EXPIREAT.
+const ROTATE_LUA: &str = r"
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' then
+  local t = redis.call('HGET', KEYS[1], 't:' .. ARGV[2])
+  if t then
+    local e = string.match(t, '^%d+')
+    redis.call('HSET', KEYS[1], 't:' .. ARGV[2], e .. ':' .. ARGV[6])
+  end
+end
+redis.call('HSET', KEYS[1], 't:' .. ARGV[4], ARGV[5], 'live', ARGV[4], 'par', ARGV[3],
+  'lexp', ARGV[5], 'rot', ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('EXPIREAT', KEYS[1], ARGV[7])
+return 1
+";
+
+/// Revokes a session. With a version (`Decision::RevokeForReuse`), only if the
+/// session is still at that version.
+/// KEYS: session. ARGV: version ('' = any), now.
+/// Returns 1 revoked, 0 version changed, -1 unknown, -2 already revoked.
+const REVOKE_LUA: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if ARGV[1] ~= '' and v ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'rev') == '1' then return -2 end
+redis.call('HSET', KEYS[1], 'rev', '1', 'rat', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+return 1
+";
+
+/// Revokes every listed session of a user and raises the user's cutoff to `now`.
+/// The cutoff key lives at least as long as the user's session set (which lives as
+/// long as the user's longest session), so it outlives every token it covers.
+/// KEYS: cutoff, user set, sessions... ARGV: now, minimum EXPIREAT.
+/// Returns how many sessions were not revoked before.
+const REVOKE_USER_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local at = tonumber(ARGV[2])
+for i = 1, 2 do
+  local e = expires_at(KEYS[i])
+  if e and e > at then at = e end
+end
+local old = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if now > old then old = now end
+redis.call('SET', KEYS[1], old)
+redis.call('EXPIREAT', KEYS[1], at)
+local n = 0
+for i = 3, #KEYS do
+  local rev = redis.call('HGET', KEYS[i], 'rev')
+  if rev and rev ~= '1' then
+    redis.call('HSET', KEYS[i], 'rev', '1', 'rat', ARGV[1])
+    redis.call('HINCRBY', KEYS[i], 'v', 1)
+    n = n + 1
+  end
+end
+return n
+";
+
+/// Removes what has expired relative to `now` from the listed sessions: whole
+/// sessions past their absolute expiry, and unused tokens past their own.
+/// KEYS: sessions. ARGV: now. Returns the token records removed.
+const PURGE_LUA: &str = r"
+local now = tonumber(ARGV[1])
+local removed = 0
+for _, k in ipairs(KEYS) do
+  local exp = redis.call('HGET', k, 'exp')
+  if exp then
+    local all = redis.call('HGETALL', k)
+    if now >= tonumber(exp) then
+      for i = 1, #all, 2 do
+        if string.sub(all[i], 1, 2) == 't:' then removed = removed + 1 end
+      end
+      redis.call('DEL', k)
+    else
+      local live = redis.call('HGET', k, 'live')
+      local changed = false
+      for i = 1, #all, 2 do
+        local f, val = all[i], all[i + 1]
+        if string.sub(f, 1, 2) == 't:' and not string.find(val, ':', 1, true)
+            and now >= tonumber(val) then
+          redis.call('HDEL', k, f)
+          if string.sub(f, 3) == live then redis.call('HDEL', k, 'lexp') end
+          removed = removed + 1
+          changed = true
+        end
+      end
+      if changed then redis.call('HINCRBY', k, 'v', 1) end
+    end
+  end
+end
+return removed
+";
+
+/// The scripts, hashed once per store.
+struct Scripts {
+    create: Script,
+    rotate: Script,
+    revoke: Script,
+    revoke_user: Script,
+    purge: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            create: Script::new(&format!("{EXPIRES_AT_LUA}{CREATE_LUA}")),
+            rotate: Script::new(ROTATE_LUA),
+            revoke: Script::new(REVOKE_LUA),
+            revoke_user: Script::new(&format!("{EXPIRES_AT_LUA}{REVOKE_USER_LUA}")),
+            purge: Script::new(PURGE_LUA),
+        }
+    }
+}
+
+/// A [`TokenStore`] in Redis, for apps with several instances. See the
+/// [module docs](self) for the layout and the rotation protocol, and
+/// `docs/redis.md` for its limits.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tower_jwt_auth::StoreError> {
+/// use tower_jwt_auth::RedisStore;
+/// let store = RedisStore::builder()
+///     .url("redis://127.0.0.1:6379/")
+///     .key_prefix("myapp:auth")
+///     .build()
+///     .await?;
+/// # let _ = store; Ok(()) }
+/// ```
+pub struct RedisStore {
+    con: ConnectionManager,
+    prefix: String,
+    url: Option<String>,
+    max_attempts: u32,
+    scripts: Scripts,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("prefix", &self.prefix)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Source {
+    None,
+    Url(String),
+    Manager(ConnectionManager),
+}
+
+/// Builds a [`RedisStore`]: from a URL or an existing [`ConnectionManager`], with a
+/// key prefix.
+#[must_use]
+pub struct RedisStoreBuilder {
+    source: Source,
+    prefix: String,
+    config: Option<ConnectionManagerConfig>,
+    max_attempts: u32,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::None => "none".to_owned(),
+            Source::Url(u) => redact_url(u),
+            Source::Manager(_) => "connection manager".to_owned(),
+        };
+        f.debug_struct("RedisStoreBuilder")
+            .field("source", &source)
+            .field("prefix", &self.prefix)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            source: Source::None,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            config: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// The connection manager's settings when none are given: fail fast while Redis
+/// is away (a request gets a 503 within about a second instead of hanging), and
+/// keep reconnecting in the background on the next requests.
+pub fn default_connection_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(1)))
+}
+
+impl RedisStoreBuilder {
+    /// Connect to this URL (`redis://[:password@]host:port/db`, `rediss://` needs
+    /// the `redis` crate's TLS features). The password never shows in `Debug`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.source = Source::Url(url.into());
+        self
+    }
+
+    /// Use an existing connection manager (its own reconnect settings apply).
+    pub fn connection_manager(mut self, manager: ConnectionManager) -> Self {
+        self.source = Source::Manager(manager);
+        self
+    }
+
+    /// The key prefix (default [`DEFAULT_KEY_PREFIX`]), so several apps can share
+    /// one Redis. Give each app its own; one prefix should not be another followed
+    /// by `:`. Must be 1 to 128 bytes, without whitespace or the glob characters
+    /// `* ? [ ] \`.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Reconnect and timeout settings for a store built from a URL (default:
+    /// [`default_connection_config`]).
+    pub fn connection_config(mut self, config: ConnectionManagerConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// How many read-decide-write rounds one rotation may take when concurrent
+    /// writers keep changing its session (default 24, at least 1). Running out is a
+    /// [`StoreError`], never a token outcome.
+    pub fn max_rotation_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        if p.is_empty()
+            || p.len() > 128
+            || p.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '*' | '?' | '[' | ']' | '\\')
+            })
+        {
+            return Err(StoreError::new("invalid Redis key prefix"));
+        }
+        Ok(())
+    }
+
+    fn client(url: &str) -> Result<Client, StoreError> {
+        // The parse error could quote the URL: keep it out of the error.
+        Client::open(url).map_err(|_| StoreError::new("invalid Redis URL"))
+    }
+
+    fn finish(self, con: ConnectionManager, url: Option<String>) -> RedisStore {
+        RedisStore {
+            con,
+            prefix: self.prefix,
+            url,
+            max_attempts: self.max_attempts,
+            scripts: Scripts::new(),
+        }
+    }
+
+    /// Connects now: an unreachable Redis is an error here.
+    pub async fn build(mut self) -> Result<RedisStore, StoreError> {
+        self.check()?;
+        match std::mem::replace(&mut self.source, Source::None) {
+            Source::None => Err(StoreError::new(
+                "no Redis URL or connection manager configured",
+            )),
+            Source::Manager(m) => Ok(self.finish(m, None)),
+            Source::Url(url) => {
+                let client = Self::client(&url)?;
+                let config = self.config.take().unwrap_or_else(default_connection_config);
+                let con = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(redis_err)?;
+                Ok(self.finish(con, Some(url)))
+            }
+        }
+    }
+
+    /// Builds without connecting: the connection is made on first use, so an app
+    /// can start while Redis is still away (its requests get 503 until it is back).
+    /// Needs a Tokio runtime.
+    pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
+        self.check()?;
+        match std::mem::replace(&mut self.source, Source::None) {
+            Source::None => Err(StoreError::new(
+                "no Redis URL or connection manager configured",
+            )),
+            Source::Manager(m) => Ok(self.finish(m, None)),
+            Source::Url(url) => {
+                let client = Self::client(&url)?;
+                let config = self.config.take().unwrap_or_else(default_connection_config);
+                let con =
+                    ConnectionManager::new_lazy_with_config(client, config).map_err(redis_err)?;
+                Ok(self.finish(con, Some(url)))
+            }
+        }
+    }
+}
+
+/// The URL with its password (userinfo or `password=` query parameter) replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let at = rest + at;
+            if let Some(colon) = out[rest..at].find(':') {
+                out.replace_range(rest + colon + 1..at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("pass") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
+fn redis_err(e: RedisError) -> StoreError {
+    StoreError::with_source("Redis request failed", e)
+}
+
+fn corrupt() -> StoreError {
+    StoreError::new("a Redis session record is malformed")
+}
+
+fn parse_u64(v: Option<&str>) -> Result<u64, StoreError> {
+    v.and_then(|s| s.parse().ok()).ok_or_else(corrupt)
+}
+
+fn parse_uuid(v: Option<&str>) -> Result<Option<Uuid>, StoreError> {
+    v.map(|s| Uuid::parse_str(s).map_err(|_| corrupt()))
+        .transpose()
+}
+
+/// A token field: `"{expires_at}"` while unused, `"{expires_at}:{used_at}"` after.
+fn parse_token(v: &str) -> Result<TokenState, StoreError> {
+    let (exp, used) = match v.split_once(':') {
+        Some((e, u)) => (e, Some(u)),
+        None => (v, None),
+    };
+    Ok(TokenState {
+        expires_at: exp.parse().map_err(|_| corrupt())?,
+        used_at: used.map(|u| u.parse().map_err(|_| corrupt())).transpose()?,
+    })
+}
+
+/// A random pause between rotation attempts, so conflicting writers spread out:
+/// none before the second, then up to 1, 2, 4, 8, 16, then 32 ms (Tokio's timer
+/// ticks in milliseconds). Only writers of one and the same session ever wait here:
+/// with no grace window a race is settled in at most three rounds (one rotation,
+/// one revocation for reuse, then every reader sees the revocation); with one,
+/// every concurrent refresh is a write, and 64 of them at once need up to a dozen.
+async fn backoff(attempt: u32) {
+    if attempt == 0 {
+        tokio::task::yield_now().await;
+        return;
+    }
+    let spread = 1u64 << attempt.min(6).saturating_sub(1);
+    let ms = u64::from(Uuid::new_v4().as_bytes()[0]) % (spread + 1);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// What a rotation reads, in one `HMGET`.
+struct Snapshot {
+    session: Option<SessionState>,
+    token: Option<TokenState>,
+    version: String,
+}
+
+impl RedisStore {
+    /// A builder; give it a URL or a connection manager.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// Connects to `url` with the default key prefix and settings.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().url(url).build().await
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A clone of the connection manager (cheap; it shares the connection).
+    pub fn connection_manager(&self) -> ConnectionManager {
+        self.con.clone()
+    }
+
+    fn session_key(&self, id: Uuid) -> String {
+        format!("{}:s:{}", self.prefix, id.as_hyphenated())
+    }
+
+    fn user_key(&self, user: &str) -> String {
+        format!("{}:u:{user}", self.prefix)
+    }
+
+    fn cutoff_key(&self, user: &str) -> String {
+        format!("{}:cut:{user}", self.prefix)
+    }
+
+    async fn snapshot(
+        &self,
+        con: &mut ConnectionManager,
+        key: &str,
+        jti: Uuid,
+    ) -> Result<Snapshot, StoreError> {
+        let token_field = format!("t:{}", jti.as_hyphenated());
+        let v: Vec<Option<String>> = ::redis::cmd("HMGET")
+            .arg(key)
+            .arg(&["user", "rev", "exp", "live", "par", "v"])
+            .arg(&token_field)
+            .query_async(con)
+            .await
+            .map_err(redis_err)?;
+        let [user, rev, exp, live, par, version, token] =
+            <[Option<String>; 7]>::try_from(v).map_err(|_| corrupt())?;
+        let Some(user_id) = user else {
+            return Ok(Snapshot {
+                session: None,
+                token: None,
+                version: String::new(),
+            });
+        };
+        let session = SessionState {
+            user_id,
+            revoked: rev.as_deref() == Some("1"),
+            expires_at: parse_u64(exp.as_deref())?,
+            live_jti: parse_uuid(live.as_deref())?,
+            live_parent: parse_uuid(par.as_deref())?,
+        };
+        let token = token.as_deref().map(parse_token).transpose()?;
+        Ok(Snapshot {
+            session: Some(session),
+            token,
+            version: version.ok_or_else(corrupt)?,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+        let mut con = self.con.clone();
+        let token_expires_at = s.token_expires_at.min(s.session_expires_at);
+        let created: i64 = self
+            .scripts
+            .create
+            .key(self.session_key(s.session_id))
+            .key(self.user_key(&s.user_id))
+            .arg(s.session_id.as_hyphenated().to_string())
+            .arg(&s.user_id)
+            .arg(s.jti.as_hyphenated().to_string())
+            .arg(s.created_at)
+            .arg(token_expires_at)
+            .arg(s.session_expires_at)
+            .arg(s.session_expires_at.saturating_add(EXPIRY_MARGIN_SECS))
+            .arg(if s.label.is_some() { "1" } else { "0" })
+            .arg(s.label.as_deref().unwrap_or(""))
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::new("session id already exists"))
+        }
+    }
+
+    async fn rotate(&self, req: &RotateRequest) -> Result<RotateOutcome, StoreError> {
+        let key = self.session_key(req.session_id);
+        let mut con = self.con.clone();
+        for attempt in 0..self.max_attempts {
+            let snap = self.snapshot(&mut con, &key, req.jti).await?;
+            let decision = rotation::decide(snap.session.as_ref(), snap.token.as_ref(), req);
+            let Some(session) = snap.session.as_ref() else {
+                return Ok(rotation::outcome(decision, 0));
+            };
+            let expires_at = rotation::successor_expiry(session, req);
+            let applied = match decision {
+                Decision::Refuse(_) => true,
+                Decision::Rotate | Decision::RotateWithinGrace => {
+                    let old_live = session
+                        .live_jti
+                        .map(|j| j.as_hyphenated().to_string())
+                        .unwrap_or_default();
+                    let r: i64 = self
+                        .scripts
+                        .rotate
+                        .key(&key)
+                        .arg(&snap.version)
+                        .arg(old_live)
+                        .arg(req.jti.as_hyphenated().to_string())
+                        .arg(req.successor_jti.as_hyphenated().to_string())
+                        .arg(expires_at)
+                        .arg(req.now)
+                        .arg(session.expires_at.saturating_add(EXPIRY_MARGIN_SECS))
+                        .invoke_async(&mut con)
+                        .await
+                        .map_err(redis_err)?;
+                    r == 1
+                }
+                Decision::RevokeForReuse => {
+                    let r: i64 = self
+                        .scripts
+                        .revoke
+                        .key(&key)
+                        .arg(&snap.version)
+                        .arg(req.now)
+                        .invoke_async(&mut con)
+                        .await
+                        .map_err(redis_err)?;
+                    r == 1
+                }
+            };
+            if applied {
+                return Ok(rotation::outcome(decision, expires_at));
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::new(
+            "rotation kept conflicting with concurrent writes to its session",
+        ))
+    }
+
+    async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let r: i64 = self
+            .scripts
+            .revoke
+            .key(self.session_key(session_id))
+            .arg("")
+            .arg(now)
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        Ok(r == 1)
+    }
+
+    async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError> {
+        let mut con = self.con.clone();
+        let user_key = self.user_key(user_id);
+        let ids: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(&user_key)
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        let mut invocation = self.scripts.revoke_user.key(self.cutoff_key(user_id));
+        invocation.key(&user_key);
+        for id in ids.iter().filter_map(|id| Uuid::parse_str(id).ok()) {
+            invocation.key(self.session_key(id));
+        }
+        // Sessions created after the set was read were issued at or after `now`'s
+        // second, or are covered by the cutoff; the cutoff lives at least as long
+        // as the user's set, which lives as long as the user's longest session.
+        let n: i64 = invocation
+            .arg(now)
+            .arg(now.saturating_add(EXPIRY_MARGIN_SECS))
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn is_revoked(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        issued_at: u64,
+    ) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let (session, cutoff): (Vec<Option<String>>, Option<String>) = ::redis::pipe()
+            .cmd("HMGET")
+            .arg(self.session_key(session_id))
+            .arg(&["user", "rev"])
+            .cmd("GET")
+            .arg(self.cutoff_key(user_id))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        let session_ok = match session.as_slice() {
+            [Some(user), rev] => user == user_id && rev.as_deref() != Some("1"),
+            _ => false,
+        };
+        if !session_ok {
+            return Ok(true);
+        }
+        match cutoff {
+            None => Ok(false),
+            Some(c) => Ok(issued_at < parse_u64(Some(&c))?),
+        }
+    }
+
+    async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        let mut con = self.con.clone();
+        let user_key = self.user_key(user_id);
+        let members: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(&user_key)
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        let ids: Vec<Uuid> = members
+            .iter()
+            .filter_map(|m| Uuid::parse_str(m).ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.session_key(*id))
+                .arg(&["user", "rev", "exp", "lexp", "cr", "rot", "lbl"]);
+        }
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await.map_err(redis_err)?;
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (id, row) in ids.into_iter().zip(rows) {
+            let Ok([user, rev, exp, lexp, cr, rot, lbl]) = <[Option<String>; 7]>::try_from(row)
+            else {
+                return Err(corrupt());
+            };
+            let Some(user) = user else {
+                gone.push(id);
+                continue;
+            };
+            let expires_at = parse_u64(exp.as_deref())?;
+            let live_token_ok = match lexp.as_deref() {
+                Some(e) => now < parse_u64(Some(e))?,
+                None => false,
+            };
+            if user != user_id || rev.as_deref() == Some("1") || now >= expires_at || !live_token_ok
+            {
+                continue;
+            }
+            out.push(SessionInfo {
+                session_id: id,
+                user_id: user,
+                created_at: parse_u64(cr.as_deref())?,
+                last_rotated_at: parse_u64(rot.as_deref())?,
+                expires_at,
+                label: lbl,
+            });
+        }
+        if !gone.is_empty() {
+            // Sessions Redis (or purge) removed: drop them from the user's set.
+            let gone: Vec<String> = gone
+                .iter()
+                .map(|id| id.as_hyphenated().to_string())
+                .collect();
+            let _: i64 = ::redis::cmd("SREM")
+                .arg(&user_key)
+                .arg(&gone)
+                .query_async(&mut con)
+                .await
+                .map_err(redis_err)?;
+        }
+        out.sort_by_key(|s| (s.created_at, s.session_id));
+        Ok(out)
+    }
+
+    /// Redis deletes every session's keys by itself at the session's absolute
+    /// expiry (plus [`EXPIRY_MARGIN_SECS`]); this removes, relative to `now`, what
+    /// has not gone yet: sessions past their expiry and unused tokens past theirs.
+    /// It scans the prefix's session keys in batches (`SCAN`); the count covers
+    /// only what this call removed, not what Redis expired on its own.
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        let mut con = self.con.clone();
+        let pattern = format!("{}:s:*", self.prefix);
+        let own = format!("{}:s:", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut removed: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(PURGE_BATCH)
+                .query_async(&mut con)
+                .await
+                .map_err(redis_err)?;
+            // Only this prefix's session keys: another prefix that starts with this
+            // one plus `:s:` would match the pattern too.
+            let keys: Vec<&String> = keys
+                .iter()
+                .filter(|k| {
+                    k.strip_prefix(&own)
+                        .is_some_and(|rest| rest.len() == 36 && Uuid::parse_str(rest).is_ok())
+                })
+                .collect();
+            if !keys.is_empty() {
+                let mut invocation = self.scripts.purge.prepare_invoke();
+                for k in keys {
+                    invocation.key(k);
+                }
+                let n: i64 = invocation
+                    .arg(now)
+                    .invoke_async(&mut con)
+                    .await
+                    .map_err(redis_err)?;
+                removed += u64::try_from(n).unwrap_or(0);
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("redis://:s3cret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact_url("redis://user:s3cret@host/"),
+            "redis://user:***@host/"
+        );
+        assert_eq!(redact_url("redis://host:6379/"), "redis://host:6379/");
+        assert_eq!(redact_url("redis://user@host/"), "redis://user@host/");
+        assert_eq!(
+            redact_url("redis://host/?password=s3cret&db=1"),
+            "redis://host/?password=***&db=1"
+        );
+        assert_eq!(redact_url("redis://a:b:c@d@host/"), "redis://a:***@host/");
+    }
+
+    #[test]
+    fn token_fields() {
+        assert_eq!(
+            parse_token("100").unwrap(),
+            TokenState {
+                expires_at: 100,
+                used_at: None
+            }
+        );
+        assert_eq!(
+            parse_token("100:7").unwrap(),
+            TokenState {
+                expires_at: 100,
+                used_at: Some(7)
+            }
+        );
+        assert!(parse_token("x").is_err());
+        assert!(parse_token("1:").is_err());
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(RedisStore::builder().key_prefix("app:auth").check().is_ok());
+        for bad in ["", "a b", "a*", "a?", "a[b]", "a\\b", &"x".repeat(129)] {
+            assert!(
+                RedisStore::builder().key_prefix(bad).check().is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let b = RedisStore::builder().url("redis://:hunter2hunter2@localhost/");
+        assert!(!format!("{b:?}").contains("hunter2"));
+    }
+}
