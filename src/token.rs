@@ -186,7 +186,7 @@ impl Jwt {
         if token.len() > s.max_token_size {
             return Err(TokenError::TooLarge);
         }
-        let (header_b64, payload_b64, sig_b64) = split(token)?;
+        let (header_b64, payload_b64, sig_b64) = split(token, Payload::NonEmpty)?;
 
         let header_json = decode_b64(header_b64)?;
         let dup = Cell::new(false);
@@ -286,7 +286,7 @@ impl Jwt {
 ///
 /// The header and signature steps of [`Jwt::validate`], on their own (for test
 /// vectors and for apps that check foreign JWS objects): canonical unpadded
-/// base64url in three non-empty parts, a JSON-object header without duplicate
+/// base64url in three parts (only the payload may be empty), a JSON-object header without duplicate
 /// keys, no `jku`/`x5u`/`x5c`/`jwk`, no `crit`, `alg` equal to the key's
 /// algorithm, a `kid` (when present) equal to the key's, then
 /// [`Key::verify`](crate::Key::verify). The payload is not read: it need not be
@@ -305,13 +305,18 @@ impl Jwt {
 /// assert!(verify_signature(none, &key).is_err());
 /// ```
 pub fn verify_signature(token: &str, key: &crate::Key) -> Result<(), TokenError> {
-    let (header_b64, payload_b64, sig_b64) = split(token)?;
+    let (header_b64, payload_b64, sig_b64) = split(token, Payload::MayBeEmpty)?;
     let dup = Cell::new(false);
     let header_json = decode_b64(header_b64)?;
     let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
     header.check()?;
     if header.kid.as_deref().is_some_and(|kid| kid != key.kid()) {
         return Err(TokenError::UnknownKey);
+    }
+    // The payload is not decoded here, but its spelling must still be the one
+    // canonical base64url: otherwise two texts would carry one signed payload.
+    if !canonical_b64(payload_b64) {
+        return Err(TokenError::Base64);
     }
     check_signature(
         key,
@@ -320,6 +325,28 @@ pub fn verify_signature(token: &str, key: &crate::Key) -> Result<(), TokenError>
         header_b64.len() + 1 + payload_b64.len(),
         sig_b64,
     )
+}
+
+/// Whether a part made of base64url characters is canonical unpadded base64url:
+/// no impossible length, zero unused bits in the last character.
+fn canonical_b64(part: &str) -> bool {
+    let Some(&last) = part.as_bytes().last() else {
+        return true;
+    };
+    let value = match last {
+        b'A'..=b'Z' => last - b'A',
+        b'a'..=b'z' => last - b'a' + 26,
+        b'0'..=b'9' => last - b'0' + 52,
+        b'-' => 62,
+        b'_' => 63,
+        _ => return false,
+    };
+    match part.len() % 4 {
+        1 => false,
+        2 => value & 0x0f == 0,
+        3 => value & 0x03 == 0,
+        _ => true,
+    }
 }
 
 /// The pinned algorithm, then the signature over `token[..message_len]`
@@ -382,8 +409,9 @@ pub(crate) fn alg_name(alg: jsonwebtoken::Algorithm) -> &'static str {
 }
 
 /// Splits `header.payload.signature`; anything else (JWE's five parts, stray
-/// characters, empty parts) is malformed.
-fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
+/// characters, empty parts) is malformed. An empty payload is a legal JWS (the
+/// empty octet string) but never a JWT, so only [`verify_signature`] allows it.
+fn split(token: &str, payload: Payload) -> Result<(&str, &str, &str), TokenError> {
     if !token
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
@@ -392,11 +420,22 @@ fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
     }
     let mut parts = token.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && !s.is_empty() => {
+        (Some(h), Some(p), Some(s), None)
+            if !h.is_empty()
+                && !s.is_empty()
+                && (!p.is_empty() || payload == Payload::MayBeEmpty) =>
+        {
             Ok((h, p, s))
         }
         _ => Err(TokenError::Malformed),
     }
+}
+
+/// Whether [`split`] accepts an empty payload part.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    NonEmpty,
+    MayBeEmpty,
 }
 
 fn decode_b64(part: &str) -> Result<Vec<u8>, TokenError> {
