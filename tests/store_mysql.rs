@@ -1,0 +1,405 @@
+//! MySqlStore (MariaDB, MySQL): the conformance suite (a fresh table prefix per case, pools of 8
+//! connections), migrations, the schema's guarantees, the database going away
+//! mid-run (through a TCP proxy), and (ignored, run by hand) purging 1,000,000
+//! expired rows.
+//!
+//! MariaDB or MySQL at `TEST_MYSQL_URL` (default mysql://root@127.0.0.1:3306/test);
+//! skipped when unreachable, except under `CI`.
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::MySqlPool;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use tokio::sync::Mutex;
+use tower_jwt_auth::conformance::sessions_for;
+use tower_jwt_auth::store::sql::SqlStoreOptions;
+use tower_jwt_auth::store::{NewSession, RotateOutcome, RotateRequest};
+use tower_jwt_auth::{AuthError, MySqlStore, NoCustomClaims, TokenStore};
+use uuid::Uuid;
+
+fn url() -> String {
+    common::service_url(common::MYSQL_URL.0, common::MYSQL_URL.1)
+}
+
+async fn pool(max: u32) -> Option<MySqlPool> {
+    match MySqlPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url())
+        .await
+    {
+        Ok(p) => Some(p),
+        Err(e) => common::unavailable("MariaDB", e),
+    }
+}
+
+/// A store with its own table prefix, migrated, on a pool of 8 connections.
+async fn fresh_store() -> Option<MySqlStore> {
+    let pool = pool(8).await?;
+    let prefix = format!("{}_", common::unique_name("t"));
+    let store = MySqlStore::with_options(pool, SqlStoreOptions::new().table_prefix(prefix))
+        .expect("valid prefix");
+    store.migrate().await.expect("migrate");
+    Some(store)
+}
+
+mod conformance {
+    use super::*;
+    tower_jwt_auth::token_store_conformance!(async || fresh_store()
+        .await
+        .map(|s| Arc::new(s) as Arc<dyn TokenStore>));
+}
+
+fn session(user: &str, now: u64) -> NewSession {
+    NewSession {
+        session_id: Uuid::new_v4(),
+        user_id: user.into(),
+        jti: Uuid::new_v4(),
+        created_at: now,
+        token_expires_at: now + 100,
+        session_expires_at: now + 1000,
+        label: None,
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_is_idempotent_under_concurrency() {
+    let Some(pool) = pool(8).await else { return };
+    let prefix = format!("{}_", common::unique_name("m"));
+    let stores: Vec<Arc<MySqlStore>> = (0..4)
+        .map(|_| {
+            Arc::new(
+                MySqlStore::with_options(
+                    pool.clone(),
+                    SqlStoreOptions::new().table_prefix(prefix.clone()),
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let handles: Vec<_> = stores
+        .iter()
+        .cloned()
+        .map(|s| tokio::spawn(async move { s.migrate().await }))
+        .collect();
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    stores[0].migrate().await.unwrap();
+    let versions: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM `{prefix}schema_versions`"
+    )))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(versions, [1]);
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE ?")
+        .bind(format!("{prefix}%"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 4);
+}
+
+#[tokio::test]
+async fn schema_keeps_one_live_token_per_session() {
+    let Some(store) = fresh_store().await else {
+        return;
+    };
+    let t = store.table_names().refresh_tokens.clone();
+    let s = session("u", now());
+    store.create_session(&s).await.unwrap();
+    let fork = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO `{t}` (jti, session_id, issued_at, expires_at) VALUES (?, ?, 1, 2)"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(s.session_id)
+    .execute(store.pool())
+    .await;
+    assert!(fork.is_err_and(|e| {
+        e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
+    }));
+    // The rotation's token lookup uses the primary key.
+    let plan = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN SELECT used_at FROM `{t}` WHERE jti = UNHEX('{}') AND session_id = UNHEX('{}')",
+        s.jti.simple(),
+        s.session_id.simple()
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let key: Option<String> = sqlx::Row::try_get(&plan[0], "key").unwrap();
+    assert_eq!(key.as_deref(), Some("PRIMARY"));
+}
+
+/// The database goes away mid-run (every connection cut, new ones refused) while
+/// 8 clients rotate: refresh and the revocation check answer 503 while it is
+/// away, the same store recovers when it is back, and every rotation that
+/// answered success is in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_down_mid_run() {
+    let Some(direct) = fresh_store().await else {
+        return;
+    };
+    let options = MySqlConnectOptions::from_str(&url()).unwrap();
+    let proxy = proxy::Proxy::start(format!("{}:{}", options.get_host(), options.get_port())).await;
+    let proxied_pool = MySqlPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_with(options.host("127.0.0.1").port(proxy.addr().port()))
+        .await
+        .unwrap();
+    let prefix = direct
+        .table_names()
+        .sessions
+        .trim_end_matches("sessions")
+        .to_owned();
+    let store = Arc::new(
+        MySqlStore::with_options(
+            proxied_pool,
+            SqlStoreOptions::new()
+                .table_prefix(prefix)
+                .operation_timeout(Duration::from_secs(2)),
+        )
+        .unwrap(),
+    );
+    let tokens = direct.table_names().refresh_tokens.clone();
+    let direct_pool = direct.pool().clone();
+    let exists = move |jti: Uuid| {
+        let (pool, tokens) = (direct_pool.clone(), tokens.clone());
+        async move {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM `{tokens}` WHERE jti = ?"
+            )))
+            .bind(jti)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n == 1
+        }
+    };
+    outage(store, &proxy, exists).await;
+}
+
+/// Shared by the outage tests of each database.
+async fn outage<F, Fut>(store: Arc<MySqlStore>, proxy: &proxy::Proxy, exists: F)
+where
+    F: Fn(Uuid) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    // Through Sessions: 503s while down, recovery after.
+    let (sessions, _, id) = sessions_for(store.clone());
+    let p = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    proxy.cut();
+    let refresh = sessions.refresh(&p.refresh).await;
+    assert!(
+        matches!(refresh, Err(AuthError::StoreUnavailable(_))),
+        "{refresh:?}"
+    );
+    let check = sessions.check_access(&p.access).await;
+    assert!(
+        matches!(check, Err(AuthError::StoreUnavailable(_))),
+        "{check:?}"
+    );
+    proxy.restore();
+    let next = sessions
+        .refresh(&p.refresh)
+        .await
+        .expect("recovered without a restart; the outage was not reuse");
+    sessions.check_access(&next.access).await.unwrap();
+
+    // 8 clients rotating while the database goes away and comes back.
+    let now = now();
+    let ok: Arc<Mutex<Vec<(Uuid, Uuid)>>> = Arc::default();
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = session("outage-user", now);
+        store.create_session(&s).await.unwrap();
+        let (store, ok, errors, stop, exists) = (
+            store.clone(),
+            ok.clone(),
+            errors.clone(),
+            stop.clone(),
+            exists.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut jti = s.jti;
+            while !stop.load(Ordering::SeqCst) {
+                let r = RotateRequest {
+                    session_id: s.session_id,
+                    user_id: s.user_id.clone(),
+                    jti,
+                    successor_jti: Uuid::new_v4(),
+                    now,
+                    refresh_ttl: 600,
+                    grace: 0,
+                };
+                match store.rotate(&r).await {
+                    Ok(RotateOutcome::Rotated { .. }) => {
+                        ok.lock().await.push((r.jti, r.successor_jti));
+                        jti = r.successor_jti;
+                    }
+                    Ok(other) => panic!("a rotation gave {other:?}"),
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::SeqCst);
+                        // A commit whose answer was lost with the connection: the
+                        // client saw a 503; continue from what the store holds.
+                        while !stop.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            if let Ok(known) = tokio::time::timeout(
+                                Duration::from_secs(1),
+                                exists(r.successor_jti),
+                            )
+                            .await
+                            {
+                                if known {
+                                    jti = r.successor_jti;
+                                }
+                                break;
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before_cut = ok.lock().await.len();
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // While down: the revocation check is a 503 too.
+    assert!(store.is_revoked(Uuid::new_v4(), "x", 0).await.is_err());
+    proxy.restore();
+    let restored_at = ok.lock().await.len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ok = ok.lock().await.clone();
+    assert!(before_cut > 0, "rotations ran before the cut");
+    assert!(
+        ok.len() > restored_at,
+        "rotations resumed after the database came back"
+    );
+    assert!(errors.load(Ordering::SeqCst) > 0, "the cut was seen");
+    for (_, successor) in &ok {
+        assert!(
+            exists(*successor).await,
+            "a rotation that answered success is missing"
+        );
+    }
+    eprintln!(
+        "outage: {} rotations succeeded ({before_cut} before the cut, {} after it), {} answered 503",
+        ok.len(),
+        ok.len() - restored_at,
+        errors.load(Ordering::SeqCst)
+    );
+}
+
+/// Purging 1,000,000 expired rows: run by hand with
+/// `cargo test --release --test store_mysql -- --ignored --nocapture purge_one_million`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: a measurement, run by hand"]
+async fn purge_one_million_expired_rows() {
+    let Some(store) = fresh_store().await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let (s, t) = (
+        store.table_names().sessions.clone(),
+        store.table_names().refresh_tokens.clone(),
+    );
+    let started = Instant::now();
+    let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+                  UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    for sql in [
+        format!(
+            "INSERT INTO `{s}` (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti) \
+             SELECT UNHEX(REPLACE(UUID(), '-', '')), CONCAT('user-', (a.d + 10 * b.d + 100 * c.d) % 1000), 1, 1, 2, \
+                    UNHEX(REPLACE(UUID(), '-', '')) \
+             FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f, {digits} g"
+        ),
+        format!(
+            "INSERT INTO `{t}` (jti, session_id, issued_at, expires_at) SELECT live_jti, session_id, 1, 2 FROM `{s}`"
+        ),
+        format!("ANALYZE TABLE `{s}`, `{t}`"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    eprintln!(
+        "inserted 1,000,000 expired sessions and tokens in {:?}",
+        started.elapsed()
+    );
+    let (max_pause, removed, took) = purge_while_rotating(store.clone(), now()).await;
+    assert_eq!(removed, 1_000_000);
+    eprintln!(
+        "MariaDB: purged {removed} expired token rows (and their sessions) in {took:?}, batches of {}; \
+         slowest concurrent rotation {max_pause:?}",
+        SqlStoreOptions::new().get_purge_batch_size()
+    );
+}
+
+/// Purges while another task rotates a live session: the slowest rotation seen
+/// (how long purge held anything a request needs), the rows removed, the time taken.
+async fn purge_while_rotating(store: Arc<MySqlStore>, now: u64) -> (Duration, u64, Duration) {
+    let s = NewSession {
+        token_expires_at: now + 3600,
+        session_expires_at: now + 7200,
+        ..session("live-user", now)
+    };
+    store.create_session(&s).await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let rotator = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut jti, mut max) = (s.jti, Duration::ZERO);
+            while !done.load(Ordering::SeqCst) {
+                let r = RotateRequest {
+                    session_id: s.session_id,
+                    user_id: s.user_id.clone(),
+                    jti,
+                    successor_jti: Uuid::new_v4(),
+                    now,
+                    refresh_ttl: 3600,
+                    grace: 0,
+                };
+                let t = Instant::now();
+                assert!(matches!(
+                    store.rotate(&r).await.unwrap(),
+                    RotateOutcome::Rotated { .. }
+                ));
+                max = max.max(t.elapsed());
+                jti = r.successor_jti;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            max
+        })
+    };
+    let t = Instant::now();
+    let removed = store.purge_expired(now).await.unwrap();
+    let took = t.elapsed();
+    done.store(true, Ordering::SeqCst);
+    (rotator.await.unwrap(), removed, took)
+}
