@@ -1,0 +1,362 @@
+//! The example server: SimpleJWT's default URLs and JSON shapes on axum, with
+//! refresh-token rotation, reuse detection and revocation done by tower-jwt-auth.
+//!
+//! ```text
+//! cargo run --example server
+//! ```
+//!
+//! With nothing set it keeps users and sessions in the SQLite file
+//! `tower-jwt-auth-example.db` in the working directory (created and migrated at
+//! start), listens on 127.0.0.1:3000 and prints a quick start of curl lines.
+//! Routes: see [`routes`]. Configuration, all optional (see [`config`]):
+//!
+//! | variable | default |
+//! | --- | --- |
+//! | `BIND` | `127.0.0.1:3000` (port 0: any free port; the real one is printed) |
+//! | `DATABASE_URL` | `sqlite://tower-jwt-auth-example.db`; `postgres://...`, `mysql://...` or `memory` |
+//! | `REDIS_URL` | unset; when set, sessions live in Redis (users stay in `DATABASE_URL`) |
+//! | `JWT_ALG` | `HS256`; also `HS384`, `HS512`, `ES256`, `ES384`, `EdDSA`, `RS256` |
+//! | `JWT_SECRET` | for HS*: at least 32 bytes; unset: a random secret (tokens die with the process) |
+//! | `JWT_PRIVATE_KEY_FILE` | for ES*/EdDSA/RS256: a PEM private key; unset: a generated key pair |
+//! | `JWT_KID`, `JWT_ISSUER`, `JWT_AUDIENCE` | `main` (generated keys get a random kid), none, none |
+//! | `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS` | 300, 86400 |
+//! | `SESSION_MAX_AGE_SECS` | 30 days: no rotation extends a session past it |
+//! | `REUSE_GRACE_SECS` | 0: a spent refresh token used again ends the session |
+//! | `TABLE_PREFIX` | none: tables `users` and `jwt_auth_*` (Redis keys too) |
+//! | `RUST_LOG` | `info,sqlx=warn` (requests are logged by method, path and status only) |
+//!
+//! A configuration that cannot work stops the server at start with one line on
+//! stderr and exit code 2. Ctrl-C or SIGTERM stop it gracefully: requests in
+//! flight finish (for at most 30 seconds).
+
+mod body;
+mod config;
+mod errors;
+mod keys;
+mod routes;
+mod users;
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_jwt_auth::{
+    Jwt, MemoryStore, MySqlStore, PgStore, RedisStore, Sessions, SqlStoreOptions, SqliteStore,
+    StoreError, TokenStore,
+};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{Config, ConfigError, Database};
+use crate::routes::AppState;
+use crate::users::{Passwords, Users};
+
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// How often expired sessions and tokens are purged from the store.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return startup_failed(&e),
+    };
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return startup_failed(&ConfigError(format!("cannot start the async runtime: {e}")));
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fatal::Startup(e)) => startup_failed(&e),
+        Err(Fatal::Serve(e)) => {
+            eprintln!("error: the server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One clear line, exit code 2.
+fn startup_failed(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+enum Fatal {
+    Startup(ConfigError),
+    Serve(std::io::Error),
+}
+
+impl From<ConfigError> for Fatal {
+    fn from(e: ConfigError) -> Self {
+        Fatal::Startup(e)
+    }
+}
+
+fn init_tracing() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(Level::INFO)
+                .with_target("sqlx", Level::WARN)
+        });
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry().with(fmt).with(filter).init();
+}
+
+async fn run(config: Config) -> Result<(), Fatal> {
+    let signing = keys::signing_key(config.alg, &config.key, config.kid.as_deref())?;
+    let mut jwt = Jwt::builder()
+        .signing_key(signing.key)
+        .access_ttl(config.access_ttl)
+        .refresh_ttl(config.refresh_ttl);
+    if let Some(age) = config.session_max_age {
+        jwt = jwt.session_max_age(age);
+    }
+    if let Some(iss) = &config.issuer {
+        jwt = jwt.issuer(iss.clone());
+    }
+    if let Some(aud) = &config.audience {
+        jwt = jwt.audience(aud.clone());
+    }
+    let jwt = jwt
+        .build()
+        .map_err(|e| ConfigError(format!("token configuration: {e}")))?;
+
+    let (store, users) = open_storage(&config).await?;
+    let sessions = Sessions::new(jwt, store.clone(), Arc::new(users.clone()))
+        .with_reuse_grace(config.reuse_grace);
+    let passwords = Passwords::new(4);
+    let warm = passwords.clone();
+    tokio::task::spawn_blocking(move || warm.warm_up());
+    tokio::spawn(purge_expired(store));
+
+    let app = routes::app(AppState {
+        sessions,
+        users,
+        passwords,
+    });
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| ConfigError(format!("BIND: cannot listen on {}: {e}", config.bind)))?;
+    let addr = listener.local_addr().map_err(Fatal::Serve)?;
+
+    if let Some(warning) = &signing.warning {
+        eprintln!("warning: {warning}");
+    }
+    print_quick_start(addr, &config);
+    tracing::info!(%addr, "listening");
+
+    let stopping = Arc::new(Notify::new());
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal(stopping.clone()));
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = serve => result.map_err(Fatal::Serve)?,
+        () = deadline => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The token store and the users table, in the configured database (sessions in
+/// Redis instead when `REDIS_URL` is set). Tables are created or migrated here.
+async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), ConfigError> {
+    let prefix = &config.table_prefix;
+    let options = SqlStoreOptions::new().table_prefix(format!("{prefix}jwt_auth_"));
+    let where_ = config.database.display();
+    let unreachable =
+        |e: StoreError| ConfigError(format!("cannot open the database {where_}: {}", chain(&e)));
+    let users_failed = |e: sqlx::Error| {
+        ConfigError(format!(
+            "cannot create the users table in {where_}: {}",
+            chain(&e)
+        ))
+    };
+    let migrate_failed = |e: StoreError| {
+        ConfigError(format!(
+            "cannot migrate the token tables in {where_}: {}",
+            chain(&e)
+        ))
+    };
+    let tokens_in_sql = config.redis_url.is_none();
+
+    let (sql_store, users): (Option<Arc<dyn TokenStore>>, Users) = match &config.database {
+        Database::Memory => (Some(Arc::new(MemoryStore::new())), Users::memory()),
+        Database::Sqlite(url) => {
+            let store = SqliteStore::connect_with(url, options)
+                .await
+                .map_err(unreachable)?;
+            let users = Users::sqlite(store.pool().clone(), prefix)
+                .await
+                .map_err(users_failed)?;
+            if tokens_in_sql {
+                store.migrate().await.map_err(migrate_failed)?;
+            }
+            (Some(Arc::new(store)), users)
+        }
+        Database::Postgres(url) => {
+            let store = PgStore::connect_with(url, options)
+                .await
+                .map_err(unreachable)?;
+            let users = Users::postgres(store.pool().clone(), prefix)
+                .await
+                .map_err(users_failed)?;
+            if tokens_in_sql {
+                store.migrate().await.map_err(migrate_failed)?;
+            }
+            (Some(Arc::new(store)), users)
+        }
+        Database::MySql(url) => {
+            let store = MySqlStore::connect_with(url, options)
+                .await
+                .map_err(unreachable)?;
+            let users = Users::mysql(store.pool().clone(), prefix)
+                .await
+                .map_err(users_failed)?;
+            if tokens_in_sql {
+                store.migrate().await.map_err(migrate_failed)?;
+            }
+            (Some(Arc::new(store)), users)
+        }
+    };
+    let store = match &config.redis_url {
+        None => sql_store.ok_or_else(|| ConfigError("no token store".into()))?,
+        Some(url) => {
+            let redis = RedisStore::builder()
+                .url(url.clone())
+                .key_prefix(format!("{prefix}jwt_auth"))
+                .build()
+                .await
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "cannot reach Redis at {}: {}",
+                        config::redact(url),
+                        chain(&e)
+                    ))
+                })?;
+            Arc::new(redis)
+        }
+    };
+    Ok((store, users))
+}
+
+/// An error and its sources on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out.replace('\n', " ")
+}
+
+/// Deletes expired sessions and tokens now and then (SimpleJWT leaves this to a cron job).
+async fn purge_expired(store: Arc<dyn TokenStore>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        match store.purge_expired(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "purged expired refresh tokens"),
+            Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, and tells `stopping`.
+async fn shutdown_signal(stopping: Arc<Notify>) {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+    stopping.notify_one();
+}
+
+/// Prints where the server listens and a quick start: curl lines for register,
+/// login, me, refresh and logout, against the real address.
+fn print_quick_start(addr: SocketAddr, config: &Config) {
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    };
+    let base = format!("http://{host}");
+    let sessions = if config.redis_url.is_some() {
+        "Redis"
+    } else {
+        "the database"
+    };
+    let json = "-H 'Content-Type: application/json'";
+    let creds = r#"'{"username":"alice","password":"correct horse battery staple"}'"#;
+    println!("tower-jwt-auth example server: listening on {base}");
+    println!(
+        "  database: {} (sessions in {sessions}), tokens: {:?}",
+        config.database.display(),
+        config.alg
+    );
+    println!();
+    println!("Quick start, in another terminal:");
+    println!("  curl -s -X POST {base}/api/users/ {json} -d {creds}");
+    println!("  TOKENS=$(curl -s -X POST {base}/api/token/ {json} -d {creds}); echo \"$TOKENS\"");
+    println!(
+        "  ACCESS=$(echo \"$TOKENS\" | sed -E 's/.*\"access\":\"([^\"]+)\".*/\\1/'); REFRESH=$(echo \"$TOKENS\" | sed -E 's/.*\"refresh\":\"([^\"]+)\".*/\\1/')"
+    );
+    println!("  curl -s {base}/api/me/ -H \"Authorization: Bearer $ACCESS\"");
+    println!(
+        "  curl -s -X POST {base}/api/token/refresh/ {json} -d \"{{\\\"refresh\\\":\\\"$REFRESH\\\"}}\""
+    );
+    println!(
+        "  curl -s -X POST {base}/api/token/blacklist/ {json} -d \"{{\\\"refresh\\\":\\\"$REFRESH\\\"}}\""
+    );
+    println!();
+}

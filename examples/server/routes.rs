@@ -1,0 +1,258 @@
+//! The routes, in SimpleJWT's default URL layout (shared/DESIGN.md, "HTTP
+//! contract of the example server"):
+//!
+//! | route | body | success |
+//! | --- | --- | --- |
+//! | `POST /api/users/` | `{"username","password"}` | 201 `{"id"}` |
+//! | `POST /api/token/` | `{"username","password"}` | 200 `{"access","refresh"}` |
+//! | `POST /api/token/refresh/` | `{"refresh"}` | 200 `{"access","refresh"}` |
+//! | `POST /api/token/verify/` | `{"token"}` | 200 `{}` |
+//! | `POST /api/token/blacklist/` | `{"refresh"}` | 200 `{}` |
+//! | `POST /api/token/revoke-all/` | Bearer access | 200 `{}` |
+//! | `GET /api/me/` | Bearer access | 200 `{"id","username"}` |
+//! | `GET /.well-known/jwks.json` | | 200 JWKS |
+//!
+//! The token routes are the crate's [`SessionEndpoint`] services; `/api/me/` sits
+//! behind [`JwtAuthLayer`] with the revocation check on (a logged-out session's
+//! access token is refused at once) and the user resolved by its UUID.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, USER_AGENT};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_jwt_auth::axum::CurrentUser;
+use tower_jwt_auth::{
+    AuthError, JwtAuthLayer, NoCustomClaims, SessionEndpoint, Sessions, TokenError,
+};
+use tracing::Level;
+use uuid::Uuid;
+
+use crate::body::{BODY_LIMIT, JsonObject};
+use crate::errors::{ApiError, json_errors, method_not_allowed, not_found, panic_response};
+use crate::users::{CreateError, Passwords, Users};
+
+/// How long a request may take, body included, before it is answered 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest password accepted: Argon2 takes any length, but its cost should
+/// not be the client's to choose.
+const MAX_PASSWORD: usize = 1024;
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Sessions over the token store and the users table.
+    pub sessions: Sessions<Users>,
+    /// The users table.
+    pub users: Users,
+    /// Password hashing.
+    pub passwords: Passwords,
+}
+
+/// The whole application: routes, then request logging, panics caught, JSON
+/// errors, a timeout and a body limit around every route.
+pub fn app(state: AppState) -> Router {
+    let sessions = state.sessions.clone();
+    let me_auth = JwtAuthLayer::new(sessions.jwt().clone())
+        .revocation_check(sessions.store().clone())
+        .resolve_user(sessions.users().clone());
+    let endpoint = |e: SessionEndpoint<Users, NoCustomClaims>| e.body_limit(BODY_LIMIT);
+
+    let routes = Router::new()
+        .route(
+            "/api/users/",
+            post(register).fallback(|| async { method_not_allowed("POST") }),
+        )
+        .route(
+            "/api/token/",
+            post(login).fallback(|| async { method_not_allowed("POST") }),
+        )
+        .route_service(
+            "/api/token/refresh/",
+            endpoint(SessionEndpoint::refresh(sessions.clone())),
+        )
+        .route_service(
+            "/api/token/verify/",
+            endpoint(SessionEndpoint::verify(sessions.clone())),
+        )
+        .route_service(
+            "/api/token/blacklist/",
+            endpoint(SessionEndpoint::logout(sessions.clone())),
+        )
+        .route_service(
+            "/api/token/revoke-all/",
+            endpoint(SessionEndpoint::revoke_all(sessions.clone())),
+        )
+        .route(
+            "/api/me/",
+            get(me)
+                .route_layer(me_auth)
+                .fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/.well-known/jwks.json",
+            get(jwks).fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
+        .fallback(not_found)
+        .with_state(state);
+
+    routes.layer(
+        ServiceBuilder::new()
+            // Only the method and the path are logged: never headers, bodies or the
+            // query string, where a careless client may have put a token.
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &axum::http::Request<_>| {
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    })
+                    .on_request(())
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::map_response(json_errors))
+            .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+            // A safety net above the routes' own 16 KiB limit (which answers first).
+            .layer(RequestBodyLimitLayer::new(4 * BODY_LIMIT)),
+    )
+}
+
+/// Django's rule for usernames: up to 150 letters, digits and `@.+-_`.
+fn check_username(username: &str) -> Result<(), ApiError> {
+    if username.chars().count() > 150 {
+        return Err(ApiError::bad_request(
+            "the username has more than 150 characters",
+        ));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+    {
+        return Err(ApiError::bad_request(
+            "the username may contain only letters, digits and @/./+/-/_",
+        ));
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < 8 {
+        return Err(ApiError::bad_request(
+            "the password must have at least 8 characters",
+        ));
+    }
+    if password.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_request(
+            "the password is longer than 1024 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/users/`: 201 `{"id"}`, 400 bad input, 409 taken.
+async fn register(State(state): State<AppState>, body: JsonObject) -> Result<Response, ApiError> {
+    let username = body.string("username")?;
+    let password = body.string("password")?;
+    check_username(username)?;
+    check_password(password)?;
+    let hash = state
+        .passwords
+        .hash(password.to_owned())
+        .await
+        .ok_or_else(ApiError::unavailable)?;
+    match state.users.create(username, &hash).await {
+        Ok(user) => {
+            tracing::info!(user = %user.id, "user registered");
+            Ok((
+                StatusCode::CREATED,
+                no_store(),
+                Json(json!({ "id": user.id })),
+            )
+                .into_response())
+        }
+        Err(CreateError::Taken) => Err(ApiError::taken()),
+        Err(CreateError::Store(e)) => {
+            tracing::warn!(error = %e, "registration failed: users table unavailable");
+            Err(ApiError::unavailable())
+        }
+    }
+}
+
+/// `POST /api/token/`: checks the password, starts a session, 200 `{"access","refresh"}`.
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: JsonObject,
+) -> Result<Response, ApiError> {
+    let username = body.string("username")?;
+    let password = body.string("password")?;
+    if password.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_credentials());
+    }
+    let found = state.users.by_username(username).await.map_err(|e| {
+        tracing::warn!(error = %e, "login failed: users table unavailable");
+        ApiError::unavailable()
+    })?;
+    let (user, hash, active) = match found {
+        Some(c) => (Some(c.user), Some(c.password_hash), c.active),
+        None => (None, None, false),
+    };
+    let matches = state.passwords.verify(password.to_owned(), hash).await;
+    let Some(user) = user.filter(|_| matches && active) else {
+        tracing::info!("login refused: bad credentials");
+        return Err(ApiError::bad_credentials());
+    };
+    // The session list shows where each session came from.
+    let label = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(200).collect::<String>());
+    let pair = state
+        .sessions
+        .login(&user.id, &NoCustomClaims, label)
+        .await?;
+    tracing::info!(user = %user.id, session = %pair.session_id, "session started");
+    Ok(SessionEndpoint::refresh(state.sessions.clone()).pair_response(&pair))
+}
+
+/// `GET /api/me/`: the user the access token names. The layer has checked that
+/// the session is live and the user active; a user deleted since is a 401.
+async fn me(
+    State(state): State<AppState>,
+    CurrentUser(id): CurrentUser<Uuid>,
+) -> Result<Response, ApiError> {
+    match state.users.by_id(id).await {
+        Ok(Some(user)) => Ok((
+            no_store(),
+            Json(json!({ "id": user.id, "username": user.username })),
+        )
+            .into_response()),
+        Ok(None) => Err(AuthError::InvalidToken(TokenError::UserInactive).into()),
+        Err(e) => Err(AuthError::StoreUnavailable(e).into()),
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public verification keys (none for HMAC).
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        )],
+        Json(state.sessions.jwt().jwks()),
+    )
+}
+
+fn no_store() -> [(axum::http::HeaderName, HeaderValue); 1] {
+    [(CACHE_CONTROL, HeaderValue::from_static("no-store"))]
+}
