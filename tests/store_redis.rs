@@ -311,7 +311,14 @@ async fn prefixes_isolate_and_keys_expire() {
         .query_async(&mut con)
         .await
         .unwrap();
-    a.purge_expired(u64::MAX / 2).await.unwrap();
+    assert_eq!(a.purge_expired(u64::MAX / 2).await.unwrap(), 1);
+    // Purge dropped the session from its user's set, and so the emptied set.
+    let set_exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{pa}:u:{id}"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(set_exists, 0);
     let exists: i64 = redis::cmd("EXISTS")
         .arg(&foreign)
         .query_async(&mut con)

@@ -159,11 +159,13 @@ return n
 
 /// Removes what has expired relative to `now` from the listed sessions: whole
 /// sessions past their absolute expiry, and unused tokens past their own.
-/// KEYS: sessions. ARGV: now. Returns the token records removed.
+/// KEYS: sessions. ARGV: now. Returns the token records removed, then for each
+/// session deleted its position in KEYS and its user (to drop it from the user's set).
 const PURGE_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local removed = 0
-for _, k in ipairs(KEYS) do
+local gone = {}
+for n, k in ipairs(KEYS) do
   local exp = redis.call('HGET', k, 'exp')
   if exp then
     local all = redis.call('HGETALL', k)
@@ -171,6 +173,8 @@ for _, k in ipairs(KEYS) do
       for i = 1, #all, 2 do
         if string.sub(all[i], 1, 2) == 't:' then removed = removed + 1 end
       end
+      gone[#gone + 1] = tostring(n)
+      gone[#gone + 1] = redis.call('HGET', k, 'user') or ''
       redis.call('DEL', k)
     else
       local live = redis.call('HGET', k, 'live')
@@ -189,7 +193,8 @@ for _, k in ipairs(KEYS) do
     end
   end
 end
-return removed
+table.insert(gone, 1, tostring(removed))
+return gone
 ";
 
 /// The scripts, hashed once per store.
@@ -811,15 +816,36 @@ impl TokenStore for RedisStore {
                 .collect();
             if !keys.is_empty() {
                 let mut invocation = self.scripts.purge.prepare_invoke();
-                for k in keys {
-                    invocation.key(k);
+                for k in &keys {
+                    invocation.key(*k);
                 }
-                let n: i64 = invocation
+                let reply: Vec<String> = invocation
                     .arg(now)
                     .invoke_async(&mut con)
                     .await
                     .map_err(redis_err)?;
-                removed += u64::try_from(n).unwrap_or(0);
+                let (count, gone) = reply.split_first().ok_or_else(corrupt)?;
+                removed += count.parse::<u64>().map_err(|_| corrupt())?;
+                // Drop the deleted sessions from their users' sets (an emptied set
+                // is deleted by Redis).
+                let mut srem = ::redis::pipe();
+                for pair in gone.chunks_exact(2) {
+                    let Some(key) = pair[0]
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| keys.get(i.wrapping_sub(1)))
+                    else {
+                        return Err(corrupt());
+                    };
+                    let sid = key.strip_prefix(&own).unwrap_or_default();
+                    srem.cmd("SREM")
+                        .arg(self.user_key(&pair[1]))
+                        .arg(sid)
+                        .ignore();
+                }
+                if !gone.is_empty() {
+                    srem.exec_async(&mut con).await.map_err(redis_err)?;
+                }
             }
             if next == 0 {
                 return Ok(removed);
