@@ -28,7 +28,7 @@ impl fmt::Display for ConfigError {
 pub enum Database {
     /// In process memory: gone at exit.
     Memory,
-    /// A SQLite URL (`sqlite://path?mode=rwc`).
+    /// A SQLite URL (`sqlite://path`; the file is created when missing).
     Sqlite(String),
     /// A PostgreSQL URL.
     Postgres(String),
@@ -248,9 +248,7 @@ fn parse_alg(v: &str) -> Result<Algorithm, ConfigError> {
 
 fn parse_database(url: Option<String>) -> Result<Database, ConfigError> {
     let Some(url) = url.map(|u| u.trim().to_owned()) else {
-        return Ok(Database::Sqlite(format!(
-            "sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc"
-        )));
+        return Ok(Database::Sqlite(format!("sqlite://{DEFAULT_SQLITE_FILE}")));
     };
     if url.eq_ignore_ascii_case("memory") {
         return Ok(Database::Memory);
@@ -268,14 +266,6 @@ fn parse_database(url: Option<String>) -> Result<Database, ConfigError> {
                     "DATABASE_URL: sqlite:// needs a file name, e.g. sqlite://app.db".into(),
                 ));
             }
-            // Create the file when missing, unless the URL says otherwise.
-            let url = if rest.contains("mode=") || rest.contains(":memory:") {
-                url
-            } else if rest.contains('?') {
-                format!("{url}&mode=rwc")
-            } else {
-                format!("{url}?mode=rwc")
-            };
             Ok(Database::Sqlite(url))
         }
         "postgres" | "postgresql" => {
@@ -349,7 +339,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:3000");
         assert_eq!(
             c.database,
-            Database::Sqlite("sqlite://tower-jwt-auth-example.db?mode=rwc".into())
+            Database::Sqlite("sqlite://tower-jwt-auth-example.db".into())
         );
         assert!(matches!(c.key, KeySource::Generate));
         assert_eq!(c.access_ttl, Duration::from_secs(300));
@@ -391,10 +381,7 @@ mod tests {
     #[test]
     fn sqlite_files_are_created() {
         let c = cfg(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
-        assert_eq!(
-            c.database,
-            Database::Sqlite("sqlite:///tmp/x.db?mode=rwc".into())
-        );
+        assert_eq!(c.database, Database::Sqlite("sqlite:///tmp/x.db".into()));
         let c = cfg(&[("DATABASE_URL", "memory")]).unwrap();
         assert_eq!(c.database, Database::Memory);
     }

@@ -184,8 +184,12 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), C
     let prefix = &config.table_prefix;
     let options = SqlStoreOptions::new().table_prefix(format!("{prefix}jwt_auth_"));
     let where_ = config.database.display();
-    let unreachable =
-        |e: StoreError| ConfigError(format!("cannot open the database {where_}: {}", chain(&e)));
+    let unreachable = |e: StoreError| {
+        ConfigError(format!(
+            "cannot open the database {where_}: {}",
+            store_chain(&e)
+        ))
+    };
     let users_failed = |e: sqlx::Error| {
         ConfigError(format!(
             "cannot create the users table in {where_}: {}",
@@ -195,7 +199,7 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), C
     let migrate_failed = |e: StoreError| {
         ConfigError(format!(
             "cannot migrate the token tables in {where_}: {}",
-            chain(&e)
+            store_chain(&e)
         ))
     };
     let tokens_in_sql = config.redis_url.is_none();
@@ -251,13 +255,22 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), C
                     ConfigError(format!(
                         "cannot reach Redis at {}: {}",
                         config::redact(url),
-                        chain(&e)
+                        store_chain(&e)
                     ))
                 })?;
             Arc::new(redis)
         }
     };
     Ok((store, users))
+}
+
+/// A store error's message and its sources on one line (without the generic
+/// "token store unavailable" of its `Display`, which says nothing at start-up).
+fn store_chain(e: &StoreError) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => format!("{}: {}", e.message(), chain(source)),
+        None => e.message().to_owned(),
+    }
 }
 
 /// An error and its sources on one line.

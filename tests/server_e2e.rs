@@ -1,0 +1,1287 @@
+//! End to end: the real example server (`examples/server/`) as a process on a free
+//! port, driven over real HTTP the way a SimpleJWT client drives SimpleJWT.
+//!
+//! Every route, every refusal, rotation, reuse detection, 32 concurrent refreshes
+//! of one token, logout and revoke-all taking effect on access tokens at once,
+//! malformed and oversized bodies, wrong methods; and not one 5xx anywhere. The
+//! scenario runs on SQLite (a temporary file), in memory, and on PostgreSQL and
+//! MySQL when they are reachable (under CI they must be).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_jwt_auth::{Algorithm, Jwt, Key, NoCustomClaims, TokenKind};
+
+/// The HS256 secret the servers under test sign with, so a test can mint its own
+/// tokens (expired ones, tokens for unknown users).
+const SECRET: &str = "an end-to-end test secret of at least 32 bytes";
+const PASSWORD: &str = "correct horse battery staple";
+
+// ---------------------------------------------------------------- the process
+
+/// The compiled example, built once per test binary with the features this test
+/// binary was built with (so the build is the one `cargo test` already made).
+fn server_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/server_e2e-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|p| p.to_str())
+            .unwrap_or("debug")
+            .to_owned();
+        let target_dir = profile_dir.parent().expect("the target dir").to_path_buf();
+        let features: Vec<&str> = [
+            ("aws-lc-rs", cfg!(feature = "aws-lc-rs")),
+            ("rust-crypto", cfg!(feature = "rust-crypto")),
+            ("axum", cfg!(feature = "axum")),
+            ("sqlite", cfg!(feature = "sqlite")),
+            ("postgres", cfg!(feature = "postgres")),
+            ("mysql", cfg!(feature = "mysql")),
+            ("redis", cfg!(feature = "redis")),
+            ("tracing", cfg!(feature = "tracing")),
+            ("test-util", cfg!(feature = "test-util")),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "--example",
+            "server",
+            "--no-default-features",
+        ])
+        .arg("--features")
+        .arg(features.join(","))
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "cargo build --example server failed");
+        let bin = profile_dir
+            .join("examples")
+            .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// Every variable the server reads: cleared, so the caller's environment does not leak in.
+const SERVER_VARS: &[&str] = &[
+    "BIND",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "JWT_ALG",
+    "JWT_SECRET",
+    "JWT_PRIVATE_KEY_FILE",
+    "JWT_KID",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "ACCESS_TTL_SECS",
+    "REFRESH_TTL_SECS",
+    "SESSION_MAX_AGE_SECS",
+    "REUSE_GRACE_SECS",
+    "TABLE_PREFIX",
+    "RUST_LOG",
+];
+
+fn server_command(vars: &[(&str, &str)], dir: &Path) -> Command {
+    let mut cmd = Command::new(server_binary());
+    cmd.current_dir(dir);
+    for v in SERVER_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env("RUST_LOG", "warn");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A scratch directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(common::unique_name("tower_jwt_auth_e2e"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server. Killed on drop (also when the test panics, and then its
+/// stderr is printed).
+struct Server {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+    dir: TempDir,
+}
+
+impl Server {
+    /// Starts the server on a free port with `vars` (plus the test secret unless
+    /// an algorithm is given) and waits for the address it prints.
+    fn start(vars: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new();
+        let mut all: Vec<(&str, &str)> = vec![("BIND", "127.0.0.1:0")];
+        if !vars
+            .iter()
+            .any(|(k, _)| *k == "JWT_ALG" || *k == "JWT_SECRET")
+        {
+            all.push(("JWT_SECRET", SECRET));
+        }
+        all.extend_from_slice(vars);
+        let mut child = server_command(&all, &dir.0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = stderr.clone();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            base: String::new(),
+            stderr,
+            dir,
+        };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => server.base = base,
+            Err(_) => panic!(
+                "the server printed no address; stderr:\n{}",
+                server.stderr_text()
+            ),
+        }
+        server
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    fn api(&self) -> Api {
+        Api {
+            base: self.base.clone(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server stderr ({}) ---\n{}",
+                self.dir.0.display(),
+                self.stderr_text()
+            );
+        }
+    }
+}
+
+fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+// ---------------------------------------------------------------- the client
+
+/// One answer: status, headers and the body (as JSON when it is JSON).
+#[derive(Debug)]
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    json: Value,
+}
+
+impl Resp {
+    fn token(&self, field: &str) -> String {
+        self.json[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no `{field}` in {}", self.json))
+            .to_owned()
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// Checks what every answer must be: never a 5xx, and errors in the JSON shape.
+fn check(method: &Method, path: &str, status: StatusCode, headers: &HeaderMap, json: &Value) {
+    assert!(
+        !status.is_server_error(),
+        "{method} {path} answered {status}: {json}"
+    );
+    if status.is_client_error() && method != Method::HEAD {
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "{method} {path} {status}: not JSON"
+        );
+        assert!(
+            json["error"].is_string() && json["error_description"].is_string(),
+            "{method} {path} {status}: {json}"
+        );
+    }
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.into())).expect("request");
+        let res = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no answer in 30 s"))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        check(&method, path, parts.status, &parts.headers, &json);
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            json,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+
+    async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Resp {
+        self.send(Method::POST, path, &[("content-type", content_type)], body)
+            .await
+    }
+
+    async fn me(&self, access: &str) -> Resp {
+        self.send(
+            Method::GET,
+            "/api/me/",
+            &[("authorization", &format!("Bearer {access}"))],
+            Bytes::new(),
+        )
+        .await
+    }
+
+    async fn register(&self, username: &str) -> Resp {
+        self.post(
+            "/api/users/",
+            json!({ "username": username, "password": PASSWORD }),
+        )
+        .await
+    }
+
+    async fn login(&self, username: &str) -> Resp {
+        self.post(
+            "/api/token/",
+            json!({ "username": username, "password": PASSWORD }),
+        )
+        .await
+    }
+
+    async fn refresh(&self, refresh: &str) -> Resp {
+        self.post("/api/token/refresh/", json!({ "refresh": refresh }))
+            .await
+    }
+
+    async fn logout(&self, refresh: &str) -> Resp {
+        self.post("/api/token/blacklist/", json!({ "refresh": refresh }))
+            .await
+    }
+
+    async fn verify(&self, token: &str) -> Resp {
+        self.post("/api/token/verify/", json!({ "token": token }))
+            .await
+    }
+
+    /// A chunked body (no Content-Length) over a raw connection: the size limit
+    /// must hold while reading, too. Returns the status.
+    async fn post_chunked(&self, path: &str, size: usize) -> StatusCode {
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        let _ = conn.write_all(head.as_bytes()).await;
+        let mut body = String::from("{\"username\":\"");
+        body.push_str(&"a".repeat(size));
+        body.push_str("\",\"password\":\"x\"}");
+        for chunk in body.as_bytes().chunks(4096) {
+            let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+            frame.extend_from_slice(chunk);
+            frame.extend_from_slice(b"\r\n");
+            if conn.write_all(&frame).await.is_err() {
+                break; // the server answered and closed early: fine
+            }
+        }
+        let _ = conn.write_all(b"0\r\n\r\n").await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer);
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .expect("a status line");
+        let status = StatusCode::from_u16(code).expect("status");
+        assert!(!status.is_server_error(), "chunked {path}: {status}");
+        assert!(
+            text.contains("\"error\""),
+            "chunked {path}: not the JSON error shape: {text}"
+        );
+        status
+    }
+}
+
+/// Mints tokens as the servers under test do (same secret, same kid), for the
+/// cases a client cannot produce: expired, unknown user, not-a-UUID user.
+fn minter(access_ttl: Duration) -> Jwt {
+    Jwt::builder()
+        .signing_key(Key::hmac("main", Algorithm::HS256, SECRET).unwrap())
+        .access_ttl(access_ttl)
+        .build()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- the scenario
+
+/// A handle on the server's database, to change a user behind its back.
+enum Db {
+    None,
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
+}
+
+impl Db {
+    async fn deactivate(&self, prefix: &str, username: &str) -> bool {
+        let sql = |p: &str| {
+            sqlx::AssertSqlSafe(format!(
+                "UPDATE {prefix}users SET is_active = FALSE WHERE username = {p}"
+            ))
+        };
+        let n = match self {
+            Db::None => return false,
+            Db::Sqlite(pool) => sqlx::query(sql("?"))
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+            Db::Postgres(pool) => sqlx::query(sql("$1"))
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+            Db::MySql(pool) => sqlx::query(sql("?"))
+                .bind(username)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+        };
+        assert_eq!(n, 1);
+        true
+    }
+}
+
+async fn scenario(server: &Server, db: Db, prefix: &str) {
+    let api = server.api();
+
+    // --- registration: 201 {"id": uuid}; 409 taken; 400 bad input
+    let created = api.register("alice").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let alice_id = created.token("id");
+    assert!(
+        uuid::Uuid::parse_str(&alice_id).is_ok(),
+        "the id is the UUID: {alice_id}"
+    );
+    assert_eq!(created.json.as_object().unwrap().len(), 1);
+    assert_eq!(api.register("alice").await.status, StatusCode::CONFLICT);
+    for bad in [
+        json!({ "username": "bob" }),
+        json!({ "password": PASSWORD }),
+        json!({ "username": "bob", "password": "short" }),
+        json!({ "username": "bob smith", "password": PASSWORD }),
+        json!({ "username": "", "password": PASSWORD }),
+        json!({ "username": 7, "password": PASSWORD }),
+        json!({ "username": "b".repeat(151), "password": PASSWORD }),
+        json!(["bob", PASSWORD]),
+        json!({}),
+    ] {
+        let r = api.post("/api/users/", bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.json);
+        assert_eq!(r.json["error"], "invalid_request");
+    }
+    assert_eq!(
+        api.post_raw("/api/users/", "application/json", "{\"username\":")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let form = api
+        .post_raw(
+            "/api/users/",
+            "application/x-www-form-urlencoded",
+            "username=bob&password=x",
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::BAD_REQUEST);
+
+    // --- login: 200 {"access","refresh"}; 401 bad credentials; 400 bad input
+    let wrong = api
+        .post(
+            "/api/token/",
+            json!({ "username": "alice", "password": "not the password" }),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let nobody = api
+        .post(
+            "/api/token/",
+            json!({ "username": "nobody", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.json, nobody.json,
+        "an unknown user and a wrong password look the same"
+    );
+    assert_eq!(
+        api.post("/api/token/", json!({})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.post("/api/token/", json!({ "username": "alice" }))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.post_raw("/api/token/", "text/plain", "alice")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let login = api.login("alice").await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.json);
+    assert_eq!(login.headers["cache-control"], "no-store");
+    let (access, refresh) = (login.token("access"), login.token("refresh"));
+
+    // --- /api/me/: the resolved user; 401 without or with a bad token
+    let me = api.me(&access).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json, json!({ "id": alice_id, "username": "alice" }));
+    let anon = api.send(Method::GET, "/api/me/", &[], Bytes::new()).await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anon.headers["www-authenticate"], "Bearer realm=\"api\"");
+    assert_eq!(api.me("not.a.token").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.me(&refresh).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a refresh token is not an access token"
+    );
+    let two = api
+        .send(
+            Method::GET,
+            "/api/me/",
+            &[("authorization", "Bearer a b")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(two.status, StatusCode::BAD_REQUEST);
+    let basic = api
+        .send(
+            Method::GET,
+            "/api/me/",
+            &[("authorization", "Basic YTpi")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        basic.status,
+        StatusCode::UNAUTHORIZED,
+        "another scheme is no token"
+    );
+
+    // --- verify (SimpleJWT #9): valid 200 {}, invalid 401, missing field 400
+    let v = api.verify(&access).await;
+    assert_eq!((v.status, v.json.clone()), (StatusCode::OK, json!({})));
+    assert_eq!(api.verify(&refresh).await.status, StatusCode::OK);
+    assert_eq!(api.verify("garbage").await.status, StatusCode::UNAUTHORIZED);
+    let mut tampered = access.clone();
+    tampered.pop();
+    tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(api.verify(&tampered).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.post("/api/token/verify/", json!({})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.post("/api/token/verify/", json!({ "token": 5 }))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // --- ten rotations: each answer a new pair that works
+    let mut chain = vec![refresh.clone()];
+    let mut current = refresh.clone();
+    let mut current_access = access.clone();
+    for i in 0..10 {
+        let r = api.refresh(&current).await;
+        assert_eq!(r.status, StatusCode::OK, "rotation {i}: {}", r.json);
+        let (a, next) = (r.token("access"), r.token("refresh"));
+        assert_ne!(next, current);
+        assert_eq!(
+            api.me(&a).await.status,
+            StatusCode::OK,
+            "rotation {i}: the new access token works"
+        );
+        chain.push(next.clone());
+        current = next;
+        current_access = a;
+    }
+    // SimpleJWT #1: a refresh with `{}` is 400; an access token is the wrong type (401).
+    assert_eq!(
+        api.post("/api/token/refresh/", json!({})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.refresh(&current_access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // --- reuse detection: a spent token kills the whole session
+    let replay = api.refresh(&chain[5]).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(replay.json["error"], "invalid_token");
+    assert_eq!(
+        api.refresh(&current).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the live successor dies too"
+    );
+    assert_eq!(
+        api.me(&current_access).await.status,
+        StatusCode::UNAUTHORIZED,
+        "so does its access token, at once"
+    );
+    assert_eq!(
+        api.verify(&current_access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // --- 32 concurrent refreshes of one token: exactly one 200
+    let login = api.login("alice").await;
+    let shared = login.token("refresh");
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (api, token) = (api.clone(), shared.clone());
+        tasks.push(tokio::spawn(
+            async move { api.refresh(&token).await.status },
+        ));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => ok += 1,
+            StatusCode::UNAUTHORIZED => {}
+            other => panic!("a concurrent refresh answered {other}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one of 32 concurrent refreshes wins");
+
+    // --- logout (blacklist): the session's access token is refused at once
+    let login = api.login("alice").await;
+    let (access, refresh) = (login.token("access"), login.token("refresh"));
+    assert_eq!(api.me(&access).await.status, StatusCode::OK);
+    let out = api.logout(&refresh).await;
+    assert_eq!((out.status, out.json.clone()), (StatusCode::OK, json!({})));
+    assert_eq!(api.me(&access).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.refresh(&refresh).await.status,
+        StatusCode::UNAUTHORIZED,
+        "SimpleJWT #6"
+    );
+    assert_eq!(
+        api.logout(&refresh).await.status,
+        StatusCode::UNAUTHORIZED,
+        "blacklisting twice: 401"
+    );
+    assert_eq!(
+        api.post("/api/token/blacklist/", json!({})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(api.logout("garbage").await.status, StatusCode::UNAUTHORIZED);
+
+    // --- revoke-all: every session of the user, access tokens included
+    let s1 = api.login("alice").await;
+    let s2 = api.login("alice").await;
+    assert_eq!(api.register("carol").await.status, StatusCode::CREATED);
+    let carol = api.login("carol").await;
+    let revoke = api
+        .send(
+            Method::POST,
+            "/api/token/revoke-all/",
+            &[("authorization", &format!("Bearer {}", s1.token("access")))],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        (revoke.status, revoke.json.clone()),
+        (StatusCode::OK, json!({}))
+    );
+    for s in [&s1, &s2] {
+        assert_eq!(
+            api.me(&s.token("access")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            api.refresh(&s.token("refresh")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        api.me(&carol.token("access")).await.status,
+        StatusCode::OK,
+        "other users keep their sessions"
+    );
+    let anon = api
+        .send(Method::POST, "/api/token/revoke-all/", &[], Bytes::new())
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    let fresh = api.login("alice").await;
+    assert_eq!(
+        api.me(&fresh.token("access")).await.status,
+        StatusCode::OK,
+        "a new login works after revoke-all"
+    );
+
+    // --- tokens a client cannot make (SimpleJWT #1, #5, #12, #13)
+    let jwt = minter(Duration::from_secs(300));
+    let (stranger, _) = jwt
+        .issue_access(
+            &uuid::Uuid::new_v4().to_string(),
+            uuid::Uuid::new_v4(),
+            &NoCustomClaims,
+        )
+        .unwrap();
+    assert_eq!(
+        api.me(&stranger).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a session the store never saw"
+    );
+    let pair = jwt.issue_pair(&alice_id, &NoCustomClaims).unwrap();
+    assert_eq!(
+        api.refresh(&pair.refresh).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a refresh token the store never saw"
+    );
+    let pair = jwt.issue_pair("42", &NoCustomClaims).unwrap();
+    assert_eq!(
+        api.refresh(&pair.refresh).await.status,
+        StatusCode::UNAUTHORIZED,
+        "an id that is not a UUID: 401, not 500"
+    );
+    assert_eq!(api.me(&pair.access).await.status, StatusCode::UNAUTHORIZED);
+    let pem =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys/rs256.pem")).unwrap();
+    let rs = Jwt::builder()
+        .signing_key(Key::from_private_pem("main", Algorithm::RS256, pem).unwrap())
+        .build()
+        .unwrap();
+    let (foreign, _) = rs
+        .issue_access(&alice_id, uuid::Uuid::new_v4(), &NoCustomClaims)
+        .unwrap();
+    assert_eq!(
+        api.me(&foreign).await.status,
+        StatusCode::UNAUTHORIZED,
+        "an RS256 token at an HS256 server"
+    );
+    assert_eq!(api.verify(&foreign).await.status, StatusCode::UNAUTHORIZED);
+    let short = minter(Duration::from_secs(1));
+    let (expiring, _) = short
+        .issue_access(&alice_id, uuid::Uuid::new_v4(), &NoCustomClaims)
+        .unwrap();
+    let _ = jwt
+        .validate::<NoCustomClaims>(&expiring, TokenKind::Access)
+        .expect("valid when minted");
+
+    // --- malformed bodies on the session endpoints: 400, never 500
+    for path in [
+        "/api/token/refresh/",
+        "/api/token/blacklist/",
+        "/api/token/verify/",
+    ] {
+        for (ct, body) in [
+            ("application/json", "{"),
+            ("application/json", "[]"),
+            ("application/json", "null"),
+            ("application/json", "{\"refresh\": 5, \"token\": 5}"),
+            ("application/json", "\u{0}\u{1}"),
+            ("text/plain", "{\"refresh\":\"x\",\"token\":\"x\"}"),
+            ("application/json", ""),
+        ] {
+            let r = api.post_raw(path, ct, body).await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{path} {ct} {body:?}: {}",
+                r.json
+            );
+        }
+    }
+    assert_eq!(
+        api.post_raw("/api/users/", "application/json", "")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert_eq!(
+        api.post_raw("/api/token/", "application/json", deep)
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let deep = format!("{}{}", "[".repeat(2_000), "]".repeat(2_000));
+    assert_eq!(
+        api.post_raw("/api/token/", "application/json", deep)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let huge_token = "a".repeat(10_000);
+    assert_eq!(
+        api.verify(&huge_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(api.me(&huge_token).await.status, StatusCode::UNAUTHORIZED);
+
+    // --- oversized bodies: 413 on every route that reads one, declared or chunked
+    let big = json!({ "username": "a".repeat(20_000), "password": PASSWORD, "refresh": "x", "token": "x" });
+    for path in [
+        "/api/users/",
+        "/api/token/",
+        "/api/token/refresh/",
+        "/api/token/verify/",
+        "/api/token/blacklist/",
+    ] {
+        assert_eq!(
+            api.post(path, big.clone()).await.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{path}"
+        );
+        let r = api
+            .post_raw(path, "application/json", vec![b' '; 200_000])
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}, 200 KB");
+        assert_eq!(
+            api.post_chunked(path, 20_000).await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{path}, chunked"
+        );
+    }
+
+    // --- wrong methods: 405 with Allow; unknown routes: 404; all JSON
+    for (method, path, allow) in [
+        (Method::GET, "/api/users/", "POST"),
+        (Method::GET, "/api/token/", "POST"),
+        (Method::PUT, "/api/token/", "POST"),
+        (Method::GET, "/api/token/refresh/", "POST"),
+        (Method::GET, "/api/token/verify/", "POST"),
+        (Method::DELETE, "/api/token/blacklist/", "POST"),
+        (Method::GET, "/api/token/revoke-all/", "POST"),
+        (Method::POST, "/api/me/", "GET, HEAD"),
+        (Method::DELETE, "/api/me/", "GET, HEAD"),
+        (Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
+    ] {
+        let r = api
+            .send(
+                method.clone(),
+                path,
+                &[("content-type", "application/json")],
+                "{}",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(r.headers["allow"], allow, "{method} {path}");
+    }
+    for path in [
+        "/",
+        "/api/token",
+        "/api/users",
+        "/api/me",
+        "/admin/",
+        "/api/token/refresh/x",
+        "/%00",
+    ] {
+        let r = api.send(Method::GET, path, &[], Bytes::new()).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // --- JWKS: HS256 publishes no key
+    let jwks = api
+        .send(Method::GET, "/.well-known/jwks.json", &[], Bytes::new())
+        .await;
+    assert_eq!(
+        (jwks.status, jwks.json.clone()),
+        (StatusCode::OK, json!({ "keys": [] }))
+    );
+
+    // --- expiry boundary (SimpleJWT #10): dead at `exp`
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        api.me(&expiring).await.status,
+        StatusCode::UNAUTHORIZED,
+        "an expired access token"
+    );
+
+    // --- a user made inactive (SimpleJWT #5): refresh and /api/me/ refuse at once
+    let dave = api.register("dave").await;
+    assert_eq!(dave.status, StatusCode::CREATED);
+    let s = api.login("dave").await;
+    if db.deactivate(prefix, "dave").await {
+        assert_eq!(
+            api.me(&s.token("access")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            api.refresh(&s.token("refresh")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            api.login("dave").await.status,
+            StatusCode::UNAUTHORIZED,
+            "an inactive user cannot log in"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- the tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_by_default_every_route() {
+    let dir = TempDir::new();
+    let file = dir.0.join("e2e.db");
+    let url = format!("sqlite://{}", file.display());
+    let server = Server::start(&[("DATABASE_URL", &url)]);
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("the server created the SQLite file");
+    scenario(&server, Db::Sqlite(pool), "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_every_route() {
+    let server = Server::start(&[("DATABASE_URL", "memory")]);
+    scenario(&server, Db::None, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_every_route() {
+    let url = common::service_url(common::POSTGRES_URL.0, common::POSTGRES_URL.1);
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return common::unavailable("PostgreSQL", e).unwrap_or(()),
+    };
+    let prefix = format!("{}_", &common::unique_name("e2e")[..16]);
+    let server = Server::start(&[("DATABASE_URL", &url), ("TABLE_PREFIX", &prefix)]);
+    scenario(&server, Db::Postgres(pool.clone()), &prefix).await;
+    drop(server);
+    let tables = [
+        "jwt_auth_refresh_tokens",
+        "jwt_auth_sessions",
+        "jwt_auth_user_cutoffs",
+        "jwt_auth_schema_versions",
+        "users",
+    ]
+    .map(|t| format!("{prefix}{t}"))
+    .join(", ");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS {tables} CASCADE"
+    )))
+    .execute(&pool)
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_every_route() {
+    let url = common::service_url(common::MYSQL_URL.0, common::MYSQL_URL.1);
+    let pool = match sqlx::mysql::MySqlPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return common::unavailable("MySQL", e).unwrap_or(()),
+    };
+    let prefix = format!("{}_", &common::unique_name("e2e")[..16]);
+    let server = Server::start(&[("DATABASE_URL", &url), ("TABLE_PREFIX", &prefix)]);
+    scenario(&server, Db::MySql(pool.clone()), &prefix).await;
+    drop(server);
+    for t in [
+        "jwt_auth_refresh_tokens",
+        "jwt_auth_sessions",
+        "jwt_auth_user_cutoffs",
+        "jwt_auth_schema_versions",
+        "users",
+    ] {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS {prefix}{t}"
+        )))
+        .execute(&pool)
+        .await;
+    }
+}
+
+/// A configuration that cannot work: one line on stderr, exit code 2, no panic.
+#[test]
+fn bad_configuration_stops_with_one_line() {
+    let dir = TempDir::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("JWT_SECRET", "short")], "JWT_SECRET"),
+        (vec![("DATABASE_URL", "not a url")], "DATABASE_URL"),
+        (
+            vec![("DATABASE_URL", "oracle://u:hunter2@h/db")],
+            "DATABASE_URL",
+        ),
+        (
+            vec![(
+                "DATABASE_URL",
+                "postgres://postgres:hunter2@127.0.0.1:1/nope",
+            )],
+            "cannot open the database",
+        ),
+        (
+            vec![("DATABASE_URL", "mysql://root@127.0.0.1:1/nope")],
+            "cannot open the database",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", "memory"),
+                ("REDIS_URL", "redis://127.0.0.1:1/"),
+            ],
+            "Redis",
+        ),
+        (vec![("BIND", "nowhere")], "BIND"),
+        (
+            vec![("DATABASE_URL", "memory"), ("BIND", &taken_addr)],
+            "BIND",
+        ),
+        (vec![("JWT_ALG", "none")], "JWT_ALG"),
+        (
+            vec![
+                ("JWT_ALG", "ES256"),
+                ("JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
+            ],
+            "JWT_PRIVATE_KEY_FILE",
+        ),
+        (
+            vec![("JWT_ALG", "ES256"), ("JWT_PRIVATE_KEY_FILE", "Cargo.toml")],
+            "JWT_PRIVATE_KEY_FILE",
+        ),
+        (vec![("ACCESS_TTL_SECS", "0")], "ACCESS_TTL_SECS"),
+        (vec![("REUSE_GRACE_SECS", "soon")], "REUSE_GRACE_SECS"),
+    ];
+    for (vars, mention) in cases {
+        let mut cmd = server_command(&vars, &dir.0);
+        if vars.iter().any(|(k, _)| *k == "JWT_PRIVATE_KEY_FILE") {
+            cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        }
+        let out = cmd.stdin(Stdio::null()).output().expect("the server runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{vars:?}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{vars:?}: one error line: {stderr}");
+        assert!(errors[0].contains(mention), "{vars:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{vars:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "{vars:?}: the password is printed: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{vars:?}: nothing starts");
+    }
+    drop(taken);
+}
+
+/// Nothing set but the port: a SQLite file in the working directory, a random
+/// secret with a warning, and the quick start.
+#[test]
+fn defaults_work_on_a_fresh_machine() {
+    let dir = TempDir::new();
+    let mut child = server_command(&[("BIND", "127.0.0.1:0")], &dir.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let last = line.contains("/api/token/blacklist/");
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        let _ = tx.send(lines);
+    });
+    let lines = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let lines = lines.expect("the quick start is printed").join("\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(lines.contains("listening on http://127.0.0.1:"), "{lines}");
+    for route in [
+        "/api/users/",
+        "/api/token/",
+        "/api/me/",
+        "/api/token/refresh/",
+        "/api/token/blacklist/",
+    ] {
+        assert!(
+            lines.contains(route),
+            "the quick start shows {route}: {lines}"
+        );
+    }
+    assert!(stderr.contains("will not survive a restart"), "{stderr}");
+    assert!(
+        dir.0.join("tower-jwt-auth-example.db").exists(),
+        "the SQLite file is in the working directory"
+    );
+}
+
+/// Asymmetric algorithms with no key file: a generated pair whose public half the
+/// JWKS route serves, and which verifies the tokens the server issues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_key_pairs_are_published() {
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let server = Server::start(&[("DATABASE_URL", "memory"), ("JWT_ALG", alg)]);
+        let api = server.api();
+        let jwks = api
+            .send(Method::GET, "/.well-known/jwks.json", &[], Bytes::new())
+            .await;
+        assert_eq!(jwks.status, StatusCode::OK);
+        let keys = jwks.json["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 1, "{alg}: {}", jwks.json);
+        assert_eq!(keys[0]["alg"], alg);
+        assert!(keys[0].get("d").is_none(), "{alg}: no private part");
+        assert!(server.stderr_text().contains("will not survive a restart"));
+        if alg == "ES256" {
+            // A resource server with only the JWKS verifies the server's tokens.
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys[0].clone()).unwrap();
+            let verifier = Jwt::builder()
+                .signing_key(Key::hmac("unused", Algorithm::HS256, [7u8; 32]).unwrap())
+                .verification_key(Key::from_jwk(&jwk).unwrap())
+                .build()
+                .unwrap();
+            assert_eq!(api.register("erin").await.status, StatusCode::CREATED);
+            let login = api.login("erin").await;
+            let claims = verifier
+                .validate::<NoCustomClaims>(&login.token("access"), TokenKind::Access)
+                .unwrap();
+            assert_eq!(
+                api.me(&login.token("access")).await.json["id"],
+                claims.user_id()
+            );
+        }
+    }
+}
+
+/// A key file: its public half is what the JWKS serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_file_is_used() {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    let file = keys.join("es256.pem");
+    let server = Server::start(&[
+        ("DATABASE_URL", "memory"),
+        ("JWT_ALG", "ES256"),
+        ("JWT_PRIVATE_KEY_FILE", file.to_str().unwrap()),
+        ("JWT_KID", "2026-11"),
+    ]);
+    let jwks = server
+        .api()
+        .send(Method::GET, "/.well-known/jwks.json", &[], Bytes::new())
+        .await;
+    let public = Key::from_public_pem(
+        "2026-11",
+        Algorithm::ES256,
+        std::fs::read(keys.join("es256.pub.pem")).unwrap(),
+    )
+    .unwrap();
+    let expected = serde_json::to_value(public.public_jwk().unwrap()).unwrap();
+    assert_eq!(jwks.json["keys"][0]["x"], expected["x"]);
+    assert_eq!(jwks.json["keys"][0]["y"], expected["y"]);
+    assert_eq!(jwks.json["keys"][0]["kid"], "2026-11");
+    assert!(!server.stderr_text().contains("will not survive"));
+}
+
+/// SIGTERM: the request in flight finishes, then the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_requests_in_flight() {
+    let mut server = Server::start(&[("DATABASE_URL", "memory")]);
+    let api = server.api();
+    assert_eq!(api.register("frank").await.status, StatusCode::CREATED);
+    // A login hashes a password (deliberately slow): still in flight at SIGTERM.
+    let login = tokio::spawn({
+        let api = api.clone();
+        async move { api.login("frank").await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sigterm(server.pid());
+    assert_eq!(
+        login.await.unwrap(),
+        StatusCode::OK,
+        "the request in flight finished"
+    );
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("the server exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    // And new connections are refused.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// A reuse grace window lets the immediate predecessor be exchanged once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_grace_window() {
+    let server = Server::start(&[("DATABASE_URL", "memory"), ("REUSE_GRACE_SECS", "30")]);
+    let api = server.api();
+    assert_eq!(api.register("grace").await.status, StatusCode::CREATED);
+    let r0 = api.login("grace").await.token("refresh");
+    let r1 = api.refresh(&r0).await.token("refresh");
+    let r2 = api.refresh(&r1).await;
+    assert_eq!(r2.status, StatusCode::OK);
+    let again = api.refresh(&r1).await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "the immediate predecessor, within grace: {}",
+        again.json
+    );
+    assert_eq!(
+        api.refresh(&r0).await.status,
+        StatusCode::UNAUTHORIZED,
+        "older generations never get grace"
+    );
+    assert_eq!(
+        api.me(&again.token("access")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "and that was reuse: the session is gone"
+    );
+}
