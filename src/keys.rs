@@ -318,6 +318,9 @@ impl Key {
         };
         // The backend's verifiers take a `Vec`: one copy of a few hundred bytes at
         // most, the same single allocation jsonwebtoken's own `decode` makes.
+        // HMAC tags are compared by the backend in constant time (aws-lc's
+        // `hmac::verify`, RustCrypto's `verify_slice`); this crate compares no
+        // secret bytes itself.
         verifier.verify(message, &signature.to_vec()).is_ok()
     }
 
