@@ -82,8 +82,12 @@ fn memory_store() {
         ready(store.create_session(&s)).unwrap();
         sessions.push((s.session_id, s.user_id, s.jti));
     }
-    let list_bytes = (sessions.capacity() * std::mem::size_of::<(uuid::Uuid, String, uuid::Uuid)>()) as isize
-        + sessions.iter().map(|s| s.1.capacity() as isize).sum::<isize>();
+    let list_bytes = (sessions.capacity() * std::mem::size_of::<(uuid::Uuid, String, uuid::Uuid)>())
+        as isize
+        + sessions
+            .iter()
+            .map(|s| s.1.capacity() as isize)
+            .sum::<isize>();
     let after_create = LIVE.load(Ordering::Relaxed);
     let per_session = (after_create - before - list_bytes) as f64 / n as f64;
     for (sid, user, jti) in &sessions {
@@ -107,10 +111,21 @@ fn memory_store() {
 
 fn allocations_per_request() {
     let secret = [7u8; 32];
-    let jwt = Jwt::builder().signing_key(Key::hmac("k1", Algorithm::HS256, secret).unwrap()).build().unwrap();
-    let (token, _) = jwt.issue_access("3f2b6c4e-8a61-4c43-9d1e-2a6f0b7c9e11", uuid::Uuid::new_v4(), &NoCustomClaims).unwrap();
+    let jwt = Jwt::builder()
+        .signing_key(Key::hmac("k1", Algorithm::HS256, secret).unwrap())
+        .build()
+        .unwrap();
+    let (token, _) = jwt
+        .issue_access(
+            "3f2b6c4e-8a61-4c43-9d1e-2a6f0b7c9e11",
+            uuid::Uuid::new_v4(),
+            &NoCustomClaims,
+        )
+        .unwrap();
     let header = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
-    let bare = service_fn(|_r: Request<()>| async { Ok::<_, Infallible>(Response::new(bytes::Bytes::new())) });
+    let bare = service_fn(|_r: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(bytes::Bytes::new()))
+    });
     let mut layered = JwtAuthLayer::new(jwt).layer(bare);
     let mut bare = bare;
     let decoding = jsonwebtoken::DecodingKey::from_secret(&secret).unwrap();
@@ -125,7 +140,12 @@ fn allocations_per_request() {
         }
         (ALLOCS.load(Ordering::Relaxed) - before) as f64 / 1000.0
     };
-    let mk = || Request::get("/").header(http::header::AUTHORIZATION, header.clone()).body(()).unwrap();
+    let mk = || {
+        Request::get("/")
+            .header(http::header::AUTHORIZATION, header.clone())
+            .body(())
+            .unwrap()
+    };
     let bare_allocs = count(&mut || {
         let r = ready(bare.call(mk()));
         assert!(r.is_ok());
@@ -139,7 +159,10 @@ fn allocations_per_request() {
     });
     println!("Heap allocations per request (HS256):");
     println!("  bare service (request + response): {bare_allocs:.1}");
-    println!("  behind JwtAuthLayer:               {layer_allocs:.1}  (layer's own: {:.1})", layer_allocs - bare_allocs);
+    println!(
+        "  behind JwtAuthLayer:               {layer_allocs:.1}  (layer's own: {:.1})",
+        layer_allocs - bare_allocs
+    );
     println!("  raw jsonwebtoken::decode:          {decode_allocs:.1}");
 }
 

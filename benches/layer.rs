@@ -18,7 +18,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use serde::Deserialize;
 use tower::{Layer, Service, service_fn};
-use tower_jwt_auth::{Algorithm, Jwt, JwtAuthLayer, Key, MemoryStore, MemoryUsers, NoCustomClaims, Sessions};
+use tower_jwt_auth::{
+    Algorithm, Jwt, JwtAuthLayer, Key, MemoryStore, MemoryUsers, NoCustomClaims, Sessions,
+};
 
 fn ready<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
@@ -44,20 +46,38 @@ struct RawClaims {
 
 fn bench_alg(c: &mut Criterion, name: &str, key: Key, decoding: jsonwebtoken::DecodingKey) {
     let alg = key.algorithm();
-    let jwt = Jwt::builder().signing_key(key).issuer("bench").audience("api").build().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let jwt = Jwt::builder()
+        .signing_key(key)
+        .issuer("bench")
+        .audience("api")
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let store = Arc::new(MemoryStore::new());
     let users = Arc::new(MemoryUsers::<uuid::Uuid, ()>::new());
     let id = uuid::Uuid::new_v4();
     users.insert(id, ());
     let sessions: Sessions<_> = Sessions::new(jwt.clone(), store.clone(), users);
-    let pair = rt.block_on(sessions.login(&id, &NoCustomClaims, None)).unwrap();
+    let pair = rt
+        .block_on(sessions.login(&id, &NoCustomClaims, None))
+        .unwrap();
     let header = HeaderValue::from_str(&format!("Bearer {}", pair.access)).unwrap();
-    let req = || Request::get("/").header(http::header::AUTHORIZATION, header.clone()).body(()).unwrap();
+    let req = || {
+        Request::get("/")
+            .header(http::header::AUTHORIZATION, header.clone())
+            .body(())
+            .unwrap()
+    };
 
-    let bare = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(bytes::Bytes::new())) });
+    let bare = service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(bytes::Bytes::new()))
+    });
     let mut layered = JwtAuthLayer::new(jwt.clone()).layer(bare);
-    let mut checked = JwtAuthLayer::new(jwt.clone()).revocation_check(store).layer(bare);
+    let mut checked = JwtAuthLayer::new(jwt.clone())
+        .revocation_check(store)
+        .layer(bare);
     let mut bare = bare;
 
     let mut validation = jsonwebtoken::Validation::new(alg);
@@ -70,31 +90,57 @@ fn bench_alg(c: &mut Criterion, name: &str, key: Key, decoding: jsonwebtoken::De
     assert_eq!(ready(checked.call(req())).unwrap().status(), 200);
 
     let mut variants: [(&str, Box<dyn FnMut() + '_>); 4] = [
-        ("bare service", Box::new({
-            let mut bare = bare;
-            move || assert!(ready(bare.call(req())).is_ok())
-        })),
-        ("behind JwtAuthLayer", Box::new({
-            let mut layered = layered.clone();
-            move || assert!(ready(layered.call(req())).is_ok())
-        })),
-        ("layer + revocation check", Box::new({
-            let mut checked = checked.clone();
-            move || assert!(ready(checked.call(req())).is_ok())
-        })),
-        ("raw jsonwebtoken::decode", Box::new({
-            let (token, decoding, validation) = (pair.access.clone(), decoding.clone(), validation.clone());
-            move || assert!(jsonwebtoken::decode::<RawClaims>(&token, &decoding, &validation).is_ok())
-        })),
+        (
+            "bare service",
+            Box::new({
+                let mut bare = bare;
+                move || assert!(ready(bare.call(req())).is_ok())
+            }),
+        ),
+        (
+            "behind JwtAuthLayer",
+            Box::new({
+                let mut layered = layered.clone();
+                move || assert!(ready(layered.call(req())).is_ok())
+            }),
+        ),
+        (
+            "layer + revocation check",
+            Box::new({
+                let mut checked = checked.clone();
+                move || assert!(ready(checked.call(req())).is_ok())
+            }),
+        ),
+        (
+            "raw jsonwebtoken::decode",
+            Box::new({
+                let (token, decoding, validation) =
+                    (pair.access.clone(), decoding.clone(), validation.clone());
+                move || {
+                    assert!(
+                        jsonwebtoken::decode::<RawClaims>(&token, &decoding, &validation).is_ok()
+                    )
+                }
+            }),
+        ),
     ];
     interleaved(name, &mut variants);
 
     let mut g = c.benchmark_group(name);
-    g.bench_function("bare_service", |b| b.iter(|| ready(bare.call(black_box(req())))));
-    g.bench_function("jwt_auth_layer", |b| b.iter(|| ready(layered.call(black_box(req())))));
-    g.bench_function("layer_with_revocation_check", |b| b.iter(|| ready(checked.call(black_box(req())))));
+    g.bench_function("bare_service", |b| {
+        b.iter(|| ready(bare.call(black_box(req()))))
+    });
+    g.bench_function("jwt_auth_layer", |b| {
+        b.iter(|| ready(layered.call(black_box(req()))))
+    });
+    g.bench_function("layer_with_revocation_check", |b| {
+        b.iter(|| ready(checked.call(black_box(req()))))
+    });
     g.bench_function("raw_jsonwebtoken_decode", |b| {
-        b.iter(|| jsonwebtoken::decode::<RawClaims>(black_box(&pair.access), &decoding, &validation).unwrap())
+        b.iter(|| {
+            jsonwebtoken::decode::<RawClaims>(black_box(&pair.access), &decoding, &validation)
+                .unwrap()
+        })
     });
     g.finish();
 }

@@ -73,15 +73,26 @@ impl<S: Send + Sync, C: Clone + Send + Sync + 'static> FromRequestParts<S> for A
             .get::<Claims<C>>()
             .cloned()
             .map(Authenticated)
-            .ok_or(AuthRejection { error: AuthError::MissingToken })
+            .ok_or(AuthRejection {
+                error: AuthError::MissingToken,
+            })
     }
 }
 
-impl<S: Send + Sync, C: Clone + Send + Sync + 'static> OptionalFromRequestParts<S> for Authenticated<C> {
+impl<S: Send + Sync, C: Clone + Send + Sync + 'static> OptionalFromRequestParts<S>
+    for Authenticated<C>
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Claims<C>>().cloned().map(Authenticated))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Claims<C>>()
+            .cloned()
+            .map(Authenticated))
     }
 }
 
@@ -94,14 +105,21 @@ impl<S: Send + Sync, U: Clone + Send + Sync + 'static> FromRequestParts<S> for C
             .get::<U>()
             .cloned()
             .map(CurrentUser)
-            .ok_or(AuthRejection { error: AuthError::MissingToken })
+            .ok_or(AuthRejection {
+                error: AuthError::MissingToken,
+            })
     }
 }
 
-impl<S: Send + Sync, U: Clone + Send + Sync + 'static> OptionalFromRequestParts<S> for CurrentUser<U> {
+impl<S: Send + Sync, U: Clone + Send + Sync + 'static> OptionalFromRequestParts<S>
+    for CurrentUser<U>
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<U>().cloned().map(CurrentUser))
     }
 }

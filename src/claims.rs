@@ -152,5 +152,14 @@ impl<C> Claims<C> {
 }
 
 /// Registered claim names; custom claims may not use them.
-pub(crate) const REGISTERED: &[&str] =
-    &["jti", "sid", "token_type", "iat", "nbf", "exp", "iss", "aud", "sub"];
+pub(crate) const REGISTERED: &[&str] = &[
+    "jti",
+    "sid",
+    "token_type",
+    "iat",
+    "nbf",
+    "exp",
+    "iss",
+    "aud",
+    "sub",
+];

@@ -103,7 +103,11 @@ impl Jwt {
     /// Adds a verification-only key (e.g. another service's public key).
     pub fn add_verification_key(&self, key: Key) -> Result<(), ConfigError> {
         let cur = self.keys();
-        let mut others: Vec<Key> = cur.kids().iter().filter_map(|k| cur.find(k).cloned()).collect();
+        let mut others: Vec<Key> = cur
+            .kids()
+            .iter()
+            .filter_map(|k| cur.find(k).cloned())
+            .collect();
         others.retain(|k| k.kid() != cur.signing().kid());
         others.push(key);
         let set = KeySet::new(cur.signing().clone(), others)?;
@@ -138,7 +142,14 @@ impl Jwt {
     ) -> Result<(String, u64), IssueError> {
         let now = now_secs();
         let exp = now + self.inner.settings.access_ttl;
-        let m = Mint { kind: TokenKind::Access, user_id, jti: Uuid::new_v4(), session_id, issued_at: now, expires_at: exp };
+        let m = Mint {
+            kind: TokenKind::Access,
+            user_id,
+            jti: Uuid::new_v4(),
+            session_id,
+            issued_at: now,
+            expires_at: exp,
+        };
         Ok((self.mint(m, custom)?, exp))
     }
 
@@ -151,17 +162,33 @@ impl Jwt {
         expires_at: u64,
         custom: &C,
     ) -> Result<String, IssueError> {
-        let m = Mint { kind: TokenKind::Refresh, user_id, jti, session_id, issued_at: now_secs(), expires_at };
+        let m = Mint {
+            kind: TokenKind::Refresh,
+            user_id,
+            jti,
+            session_id,
+            issued_at: now_secs(),
+            expires_at,
+        };
         self.mint(m, custom)
     }
 
     /// Mints an access/refresh pair for a new session, without recording it
     /// anywhere: for stateless use. Apps with rotation use
     /// [`Sessions::login`](crate::Sessions::login), which records the session first.
-    pub fn issue_pair<C: Serialize>(&self, user_id: &str, custom: &C) -> Result<TokenPair, IssueError> {
+    pub fn issue_pair<C: Serialize>(
+        &self,
+        user_id: &str,
+        custom: &C,
+    ) -> Result<TokenPair, IssueError> {
         let session_id = Uuid::new_v4();
         let refresh_jti = Uuid::new_v4();
-        let refresh_expires_at = now_secs() + self.inner.settings.refresh_ttl.min(self.inner.settings.session_max_age);
+        let refresh_expires_at = now_secs()
+            + self
+                .inner
+                .settings
+                .refresh_ttl
+                .min(self.inner.settings.session_max_age);
         self.pair(user_id, session_id, refresh_jti, refresh_expires_at, custom)
     }
 
@@ -174,8 +201,16 @@ impl Jwt {
         custom: &C,
     ) -> Result<TokenPair, IssueError> {
         let (access, access_expires_at) = self.issue_access(user_id, session_id, custom)?;
-        let refresh = self.issue_refresh(user_id, session_id, refresh_jti, refresh_expires_at, custom)?;
-        Ok(TokenPair { access, refresh, session_id, refresh_jti, access_expires_at, refresh_expires_at })
+        let refresh =
+            self.issue_refresh(user_id, session_id, refresh_jti, refresh_expires_at, custom)?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            session_id,
+            refresh_jti,
+            access_expires_at,
+            refresh_expires_at,
+        })
     }
 }
 
@@ -305,22 +340,34 @@ impl JwtBuilder {
         let keys = KeySet::new(signing, verifying)?;
         let secs = |d: Duration| d.as_secs();
         if secs(self.access_ttl) == 0 {
-            return Err(ConfigError::BadLifetime("the access-token lifetime must be at least one second"));
+            return Err(ConfigError::BadLifetime(
+                "the access-token lifetime must be at least one second",
+            ));
         }
         if secs(self.refresh_ttl) == 0 {
-            return Err(ConfigError::BadLifetime("the refresh-token lifetime must be at least one second"));
+            return Err(ConfigError::BadLifetime(
+                "the refresh-token lifetime must be at least one second",
+            ));
         }
-        let session_max_age = self.session_max_age.unwrap_or(Duration::from_secs(30 * 86_400));
+        let session_max_age = self
+            .session_max_age
+            .unwrap_or(Duration::from_secs(30 * 86_400));
         if secs(session_max_age) == 0 {
-            return Err(ConfigError::BadLifetime("the session max age must be at least one second"));
+            return Err(ConfigError::BadLifetime(
+                "the session max age must be at least one second",
+            ));
         }
         if self.max_token_size < 64 {
-            return Err(ConfigError::BadLifetime("the token size cap must be at least 64 bytes"));
+            return Err(ConfigError::BadLifetime(
+                "the token size cap must be at least 64 bytes",
+            ));
         }
         let claim = &self.user_id_claim;
         if claim.is_empty()
             || claim.len() > 64
-            || crate::claims::REGISTERED.iter().any(|r| *r == claim && *r != "sub")
+            || crate::claims::REGISTERED
+                .iter()
+                .any(|r| *r == claim && *r != "sub")
         {
             return Err(ConfigError::BadName(claim.clone()));
         }
@@ -337,6 +384,11 @@ impl JwtBuilder {
             user_id_claim: self.user_id_claim,
             max_token_size: self.max_token_size,
         };
-        Ok(Jwt { inner: Arc::new(Inner { keys: ArcSwap::from_pointee(keys), settings }) })
+        Ok(Jwt {
+            inner: Arc::new(Inner {
+                keys: ArcSwap::from_pointee(keys),
+                settings,
+            }),
+        })
     }
 }

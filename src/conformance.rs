@@ -54,21 +54,36 @@ fn token_err(r: Result<impl std::fmt::Debug, AuthError>) -> TokenError {
 /// (and that refusal, being reuse, ends the session: so it is checked on a copy).
 pub async fn chain_of_ten_rotations(store: Arc<dyn TokenStore>) {
     let (sessions, _, id) = sessions_for(store);
-    let mut pair = sessions.login(&id, &NoCustomClaims, Some("test".into())).await.unwrap();
+    let mut pair = sessions
+        .login(&id, &NoCustomClaims, Some("test".into()))
+        .await
+        .unwrap();
     let first_session = pair.session_id;
     for _ in 0..10 {
         let next = sessions.refresh(&pair.refresh).await.unwrap();
-        assert_eq!(next.session_id, first_session, "rotation stays in the session");
+        assert_eq!(
+            next.session_id, first_session,
+            "rotation stays in the session"
+        );
         assert_ne!(next.refresh_jti, pair.refresh_jti);
-        assert!(next.refresh_expires_at <= pair.refresh_expires_at + sessions.jwt().refresh_ttl().as_secs());
+        assert!(
+            next.refresh_expires_at
+                <= pair.refresh_expires_at + sessions.jwt().refresh_ttl().as_secs()
+        );
         let claims = sessions.check_access(&next.access).await.unwrap();
         assert_eq!(claims.user_id(), id.to_string());
         pair = next;
     }
     // The live token still works; then the previous one is reuse.
     let last = sessions.refresh(&pair.refresh).await.unwrap();
-    assert_eq!(token_err(sessions.refresh(&pair.refresh).await), TokenError::Reused);
-    assert_eq!(token_err(sessions.refresh(&last.refresh).await), TokenError::Revoked);
+    assert_eq!(
+        token_err(sessions.refresh(&pair.refresh).await),
+        TokenError::Reused
+    );
+    assert_eq!(
+        token_err(sessions.refresh(&last.refresh).await),
+        TokenError::Revoked
+    );
 }
 
 /// Replaying a used token revokes the session: the newest successor is refused, and
@@ -79,16 +94,32 @@ pub async fn reuse_revokes_session(store: Arc<dyn TokenStore>) {
     let p1 = sessions.refresh(&p0.refresh).await.unwrap();
     let p2 = sessions.refresh(&p1.refresh).await.unwrap();
     sessions.check_access(&p2.access).await.unwrap();
-    assert_eq!(token_err(sessions.refresh(&p0.refresh).await), TokenError::Reused);
-    assert_eq!(token_err(sessions.refresh(&p2.refresh).await), TokenError::Revoked);
-    assert_eq!(token_err(sessions.check_access(&p2.access).await), TokenError::Revoked);
-    assert_eq!(token_err(sessions.check_access(&p1.access).await), TokenError::Revoked);
+    assert_eq!(
+        token_err(sessions.refresh(&p0.refresh).await),
+        TokenError::Reused
+    );
+    assert_eq!(
+        token_err(sessions.refresh(&p2.refresh).await),
+        TokenError::Revoked
+    );
+    assert_eq!(
+        token_err(sessions.check_access(&p2.access).await),
+        TokenError::Revoked
+    );
+    assert_eq!(
+        token_err(sessions.check_access(&p1.access).await),
+        TokenError::Revoked
+    );
     // Another session of the same user is untouched.
     let other = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     sessions.refresh(&other.refresh).await.unwrap();
 }
 
-async fn race(sessions: &Sessions<Users>, token: &str, tasks: usize) -> Vec<Result<crate::TokenPair, AuthError>> {
+async fn race(
+    sessions: &Sessions<Users>,
+    token: &str,
+    tasks: usize,
+) -> Vec<Result<crate::TokenPair, AuthError>> {
     let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
     let mut handles = Vec::with_capacity(tasks);
     for _ in 0..tasks {
@@ -116,7 +147,10 @@ pub async fn race_exactly_one_winner(store: Arc<dyn TokenStore>) {
         assert_eq!(winners, 1, "round {round}: {winners} winners");
         for r in results.into_iter().filter(|r| r.is_err()) {
             let e = token_err(r);
-            assert!(matches!(e, TokenError::Reused | TokenError::Revoked), "round {round}: {e:?}");
+            assert!(
+                matches!(e, TokenError::Reused | TokenError::Revoked),
+                "round {round}: {e:?}"
+            );
         }
     }
 }
@@ -131,17 +165,26 @@ pub async fn race_with_grace(store: Arc<dyn TokenStore>) {
     let winners: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
     assert!(!winners.is_empty());
     for w in &winners {
-        assert_eq!(w.session_id, pair.session_id, "extra winners stay in the session");
+        assert_eq!(
+            w.session_id, pair.session_id,
+            "extra winners stay in the session"
+        );
     }
     // The last winner holds the live token.
     let live = winners.iter().max_by_key(|w| w.refresh_expires_at).unwrap();
     let _ = live;
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert_eq!(token_err(sessions.refresh(&pair.refresh).await), TokenError::Reused);
+    assert_eq!(
+        token_err(sessions.refresh(&pair.refresh).await),
+        TokenError::Reused
+    );
     for w in &winners {
         let e = token_err(sessions.refresh(&w.refresh).await);
         assert!(matches!(e, TokenError::Revoked), "{e:?}");
-        assert_eq!(token_err(sessions.check_access(&w.access).await), TokenError::Revoked);
+        assert_eq!(
+            token_err(sessions.check_access(&w.access).await),
+            TokenError::Revoked
+        );
     }
 }
 
@@ -156,8 +199,14 @@ pub async fn second_to_last_never_gets_grace(store: Arc<dyn TokenStore>) {
     let p2b = sessions.refresh(&p1.refresh).await.unwrap();
     assert_eq!(p2b.session_id, p2.session_id);
     // p0 is two generations back: reuse, and the session dies.
-    assert_eq!(token_err(sessions.refresh(&p0.refresh).await), TokenError::Reused);
-    assert_eq!(token_err(sessions.refresh(&p2b.refresh).await), TokenError::Revoked);
+    assert_eq!(
+        token_err(sessions.refresh(&p0.refresh).await),
+        TokenError::Reused
+    );
+    assert_eq!(
+        token_err(sessions.refresh(&p2b.refresh).await),
+        TokenError::Revoked
+    );
 }
 
 /// Logout revokes the session: refresh and the access token are refused; a second
@@ -167,9 +216,18 @@ pub async fn logout(store: Arc<dyn TokenStore>) {
     let p = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     let keep = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     sessions.logout(&p.refresh).await.unwrap();
-    assert_eq!(token_err(sessions.refresh(&p.refresh).await), TokenError::Revoked);
-    assert_eq!(token_err(sessions.check_access(&p.access).await), TokenError::Revoked);
-    assert_eq!(token_err(sessions.logout(&p.refresh).await), TokenError::Revoked);
+    assert_eq!(
+        token_err(sessions.refresh(&p.refresh).await),
+        TokenError::Revoked
+    );
+    assert_eq!(
+        token_err(sessions.check_access(&p.access).await),
+        TokenError::Revoked
+    );
+    assert_eq!(
+        token_err(sessions.logout(&p.refresh).await),
+        TokenError::Revoked
+    );
     sessions.check_access(&keep.access).await.unwrap();
     sessions.refresh(&keep.refresh).await.unwrap();
 }
@@ -184,8 +242,14 @@ pub async fn revoke_all(store: Arc<dyn TokenStore>) {
     let b1 = sessions.login(&bob, &NoCustomClaims, None).await.unwrap();
     assert_eq!(sessions.revoke_all(&a1.access).await.unwrap(), 2);
     for p in [&a1, &a2] {
-        assert_eq!(token_err(sessions.check_access(&p.access).await), TokenError::Revoked);
-        assert_eq!(token_err(sessions.refresh(&p.refresh).await), TokenError::Revoked);
+        assert_eq!(
+            token_err(sessions.check_access(&p.access).await),
+            TokenError::Revoked
+        );
+        assert_eq!(
+            token_err(sessions.refresh(&p.refresh).await),
+            TokenError::Revoked
+        );
     }
     sessions.check_access(&b1.access).await.unwrap();
     sessions.refresh(&b1.refresh).await.unwrap();
@@ -203,13 +267,26 @@ pub async fn user_deleted_or_inactive(store: Arc<dyn TokenStore>) {
     let (sessions, users, id) = sessions_for(store);
     let p = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     users.set_active(&id, false);
-    assert_eq!(token_err(sessions.refresh(&p.refresh).await), TokenError::UserInactive);
+    assert_eq!(
+        token_err(sessions.refresh(&p.refresh).await),
+        TokenError::UserInactive
+    );
     users.set_active(&id, true);
-    assert_eq!(token_err(sessions.refresh(&p.refresh).await), TokenError::Revoked, "the session stays revoked");
+    assert_eq!(
+        token_err(sessions.refresh(&p.refresh).await),
+        TokenError::Revoked,
+        "the session stays revoked"
+    );
     let q = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     users.remove(&id);
-    assert_eq!(token_err(sessions.refresh(&q.refresh).await), TokenError::UserInactive);
-    assert_eq!(token_err(sessions.check_access(&q.access).await), TokenError::Revoked);
+    assert_eq!(
+        token_err(sessions.refresh(&q.refresh).await),
+        TokenError::UserInactive
+    );
+    assert_eq!(
+        token_err(sessions.check_access(&q.access).await),
+        TokenError::Revoked
+    );
 }
 
 fn new_session(user: &str, now: u64, token_ttl: u64, max_age: u64) -> NewSession {
@@ -242,30 +319,83 @@ pub async fn refusals(store: Arc<dyn TokenStore>) {
     let now = now_secs();
     let s = new_session("u-refusals", now, 50, 120);
     store.create_session(&s).await.unwrap();
-    assert_eq!(store.rotate(&rotate_req(&s, s.jti, now + 50)).await.unwrap(), RotateOutcome::Expired);
-    assert_eq!(store.rotate(&rotate_req(&s, Uuid::new_v4(), now)).await.unwrap(), RotateOutcome::Unknown);
+    assert_eq!(
+        store
+            .rotate(&rotate_req(&s, s.jti, now + 50))
+            .await
+            .unwrap(),
+        RotateOutcome::Expired
+    );
+    assert_eq!(
+        store
+            .rotate(&rotate_req(&s, Uuid::new_v4(), now))
+            .await
+            .unwrap(),
+        RotateOutcome::Unknown
+    );
     let mut other_user = rotate_req(&s, s.jti, now);
     other_user.user_id = "someone-else".into();
-    assert_eq!(store.rotate(&other_user).await.unwrap(), RotateOutcome::Unknown);
+    assert_eq!(
+        store.rotate(&other_user).await.unwrap(),
+        RotateOutcome::Unknown
+    );
     let mut unknown_session = rotate_req(&s, s.jti, now);
     unknown_session.session_id = Uuid::new_v4();
-    assert_eq!(store.rotate(&unknown_session).await.unwrap(), RotateOutcome::Unknown);
+    assert_eq!(
+        store.rotate(&unknown_session).await.unwrap(),
+        RotateOutcome::Unknown
+    );
     // None of that hurt the session: the token still rotates, and the successor's
     // expiry is capped by the session's absolute lifetime (now + 120).
     let r = rotate_req(&s, s.jti, now + 40);
-    assert_eq!(store.rotate(&r).await.unwrap(), RotateOutcome::Rotated { expires_at: now + 120 });
+    assert_eq!(
+        store.rotate(&r).await.unwrap(),
+        RotateOutcome::Rotated {
+            expires_at: now + 120
+        }
+    );
     // Past the absolute lifetime the successor is refused, though its own ttl is not over.
-    assert_eq!(store.rotate(&rotate_req(&s, r.successor_jti, now + 120)).await.unwrap(), RotateOutcome::Expired);
+    assert_eq!(
+        store
+            .rotate(&rotate_req(&s, r.successor_jti, now + 120))
+            .await
+            .unwrap(),
+        RotateOutcome::Expired
+    );
     // Revocation is final and answers `Revoked`.
     let t = new_session("u-refusals", now, 50, 120);
     store.create_session(&t).await.unwrap();
     assert!(store.revoke_session(t.session_id, now).await.unwrap());
     assert!(!store.revoke_session(t.session_id, now).await.unwrap());
-    assert_eq!(store.rotate(&rotate_req(&t, t.jti, now)).await.unwrap(), RotateOutcome::Revoked);
-    assert!(store.is_revoked(t.session_id, "u-refusals", now).await.unwrap());
-    assert!(store.is_revoked(Uuid::new_v4(), "u-refusals", now).await.unwrap(), "unknown sessions are revoked");
-    assert!(!store.is_revoked(s.session_id, "u-refusals", now).await.unwrap());
-    assert!(store.is_revoked(s.session_id, "someone-else", now).await.unwrap());
+    assert_eq!(
+        store.rotate(&rotate_req(&t, t.jti, now)).await.unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert!(
+        store
+            .is_revoked(t.session_id, "u-refusals", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_revoked(Uuid::new_v4(), "u-refusals", now)
+            .await
+            .unwrap(),
+        "unknown sessions are revoked"
+    );
+    assert!(
+        !store
+            .is_revoked(s.session_id, "u-refusals", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_revoked(s.session_id, "someone-else", now)
+            .await
+            .unwrap()
+    );
 }
 
 /// Expired tokens through [`Sessions`]: a 1-second refresh lifetime, then a wait.
@@ -281,7 +411,10 @@ pub async fn expired_refresh_token(store: Arc<dyn TokenStore>) {
     let sessions: Sessions<Users> = Sessions::new(jwt, store, users);
     let p = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(token_err(sessions.refresh(&p.refresh).await), TokenError::Expired);
+    assert_eq!(
+        token_err(sessions.refresh(&p.refresh).await),
+        TokenError::Expired
+    );
 }
 
 /// A store wrapper that fails every call while switched off: the suite's stand-in
@@ -295,7 +428,10 @@ pub struct FailingStore {
 impl FailingStore {
     /// Wraps a store; it starts up.
     pub fn new(inner: Arc<dyn TokenStore>) -> Self {
-        FailingStore { inner, down: AtomicBool::new(false) }
+        FailingStore {
+            inner,
+            down: AtomicBool::new(false),
+        }
     }
 
     /// Takes the store down (`true`) or brings it back.
@@ -304,7 +440,11 @@ impl FailingStore {
     }
 
     fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) { Err(StoreError::new("store is down")) } else { Ok(()) }
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::new("store is down"))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -356,7 +496,10 @@ pub async fn store_errors_are_not_token_outcomes(store: Arc<dyn TokenStore>) {
         assert!(matches!(r, Err(AuthError::StoreUnavailable(_))), "{r:?}");
     }
     failing.set_down(false);
-    let next = sessions.refresh(&p.refresh).await.expect("the outage did not count as reuse");
+    let next = sessions
+        .refresh(&p.refresh)
+        .await
+        .expect("the outage did not count as reuse");
     sessions.check_access(&next.access).await.unwrap();
 }
 
@@ -373,22 +516,41 @@ pub async fn purge(store: Arc<dyn TokenStore>) {
     }
     let mut r1 = rotate_req(&live[0], live[0].jti, now + 1);
     r1.refresh_ttl = 900;
-    assert!(matches!(store.rotate(&r1).await.unwrap(), RotateOutcome::Rotated { .. }));
+    assert!(matches!(
+        store.rotate(&r1).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
     let mut r2 = rotate_req(&live[0], r1.successor_jti, now + 2);
     r2.refresh_ttl = 900;
-    assert!(matches!(store.rotate(&r2).await.unwrap(), RotateOutcome::Rotated { .. }));
+    assert!(matches!(
+        store.rotate(&r2).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
     // A session rotated once, whose live token (ttl 100 from now+1) expires unused
     // at now+101 while the session lives on: that one row goes, the used one stays.
     let r3 = rotate_req(&live[1], live[1].jti, now + 1);
-    assert!(matches!(store.rotate(&r3).await.unwrap(), RotateOutcome::Rotated { .. }));
+    assert!(matches!(
+        store.rotate(&r3).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
     // Nothing has expired yet.
     assert_eq!(store.purge_expired(now + 1).await.unwrap(), 0);
     // At now+200: the two dead sessions (1 row each) and live[1]'s expired live
     // token (expired unused at now+101) go: 3 rows. live[0]'s used rows stay.
     assert_eq!(store.purge_expired(now + 200).await.unwrap(), 3);
-    assert_eq!(store.purge_expired(now + 200).await.unwrap(), 0, "purge is idempotent");
+    assert_eq!(
+        store.purge_expired(now + 200).await.unwrap(),
+        0,
+        "purge is idempotent"
+    );
     // The used rows still answer as reuse.
-    assert_eq!(store.rotate(&rotate_req(&live[0], live[0].jti, now + 300)).await.unwrap(), RotateOutcome::ReuseDetected);
+    assert_eq!(
+        store
+            .rotate(&rotate_req(&live[0], live[0].jti, now + 300))
+            .await
+            .unwrap(),
+        RotateOutcome::ReuseDetected
+    );
     // At the end of the live sessions' lifetime, everything goes:
     // live[0]: 3 rows, live[1]: 1 used row, live[2], live[3]: 1 each.
     assert_eq!(store.purge_expired(now + 1000).await.unwrap(), 6);
@@ -397,17 +559,45 @@ pub async fn purge(store: Arc<dyn TokenStore>) {
 /// The live sessions of a user, with labels; revoked ones disappear.
 pub async fn list_sessions(store: Arc<dyn TokenStore>) {
     let (sessions, _, id) = sessions_for(store);
-    let a = sessions.login(&id, &NoCustomClaims, Some("firefox".into())).await.unwrap();
-    let b = sessions.login(&id, &NoCustomClaims, Some("curl".into())).await.unwrap();
+    let a = sessions
+        .login(&id, &NoCustomClaims, Some("firefox".into()))
+        .await
+        .unwrap();
+    let b = sessions
+        .login(&id, &NoCustomClaims, Some("curl".into()))
+        .await
+        .unwrap();
     let list = sessions.list_sessions(&id.to_string()).await.unwrap();
     assert_eq!(list.len(), 2);
-    assert!(list.iter().any(|s| s.session_id == a.session_id && s.label.as_deref() == Some("firefox")));
+    assert!(
+        list.iter()
+            .any(|s| s.session_id == a.session_id && s.label.as_deref() == Some("firefox"))
+    );
     sessions.logout(&b.refresh).await.unwrap();
     let list = sessions.list_sessions(&id.to_string()).await.unwrap();
-    assert_eq!(list.iter().map(|s| s.session_id).collect::<Vec<_>>(), vec![a.session_id]);
-    assert!(!sessions.revoke_session_of("someone-else", a.session_id).await.unwrap());
-    assert!(sessions.revoke_session_of(&id.to_string(), a.session_id).await.unwrap());
-    assert!(sessions.list_sessions(&id.to_string()).await.unwrap().is_empty());
+    assert_eq!(
+        list.iter().map(|s| s.session_id).collect::<Vec<_>>(),
+        vec![a.session_id]
+    );
+    assert!(
+        !sessions
+            .revoke_session_of("someone-else", a.session_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        sessions
+            .revoke_session_of(&id.to_string(), a.session_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        sessions
+            .list_sessions(&id.to_string())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.

@@ -99,7 +99,10 @@ pub struct StoreError {
 impl StoreError {
     /// A store error with a message (no secrets, no token text).
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A store error wrapping the backend's own error.
@@ -107,7 +110,10 @@ impl StoreError {
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self { message: message.into(), source: Some(Box::new(source)) }
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// The message, without the source chain.

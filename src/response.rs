@@ -16,7 +16,9 @@ struct ErrorBody<'a> {
 
 /// A JSON response with `Cache-Control: no-store` (token responses must not be cached).
 pub(crate) fn json<B: From<Bytes>>(status: StatusCode, body: &impl Serialize) -> Response<B> {
-    let bytes = serde_json::to_vec(body).map(Bytes::from).unwrap_or_else(|_| Bytes::from_static(b"{}"));
+    let bytes = serde_json::to_vec(body)
+        .map(Bytes::from)
+        .unwrap_or_else(|_| Bytes::from_static(b"{}"));
     let mut res = Response::new(B::from(bytes));
     *res.status_mut() = status;
     let h = res.headers_mut();
@@ -31,25 +33,33 @@ pub(crate) fn json<B: From<Bytes>>(status: StatusCode, body: &impl Serialize) ->
 /// their tokens).
 pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Response<B> {
     let description = error.description();
-    let mut res = json(error.status(), &ErrorBody { error: error.code(), error_description: &description });
+    let mut res = json(
+        error.status(),
+        &ErrorBody {
+            error: error.code(),
+            error_description: &description,
+        },
+    );
     let challenge = match error {
         AuthError::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
         AuthError::InvalidToken(_) => Some(format!(
             "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{description}\""
         )),
-        AuthError::InvalidRequest(_) if error.status() == StatusCode::BAD_REQUEST => {
-            Some(format!("Bearer realm=\"{realm}\", error=\"invalid_request\""))
-        }
+        AuthError::InvalidRequest(_) if error.status() == StatusCode::BAD_REQUEST => Some(format!(
+            "Bearer realm=\"{realm}\", error=\"invalid_request\""
+        )),
         _ => None,
     };
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         res.headers_mut().insert(WWW_AUTHENTICATE, v);
     }
     if matches!(error, AuthError::StoreUnavailable(_)) {
-        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS.as_secs()));
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS.as_secs()));
     }
     if matches!(error, AuthError::MethodNotAllowed) {
-        res.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        res.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
     }
     res
 }

@@ -51,7 +51,9 @@ pub fn decide(
     token: Option<&TokenState>,
     req: &RotateRequest,
 ) -> Decision {
-    let Some(session) = session else { return Decision::Refuse(RotateOutcome::Unknown) };
+    let Some(session) = session else {
+        return Decision::Refuse(RotateOutcome::Unknown);
+    };
     if session.user_id != req.user_id {
         return Decision::Refuse(RotateOutcome::Unknown);
     }
@@ -62,7 +64,9 @@ pub fn decide(
     if req.now >= session.expires_at {
         return Decision::Refuse(RotateOutcome::Expired);
     }
-    let Some(token) = token else { return Decision::Refuse(RotateOutcome::Unknown) };
+    let Some(token) = token else {
+        return Decision::Refuse(RotateOutcome::Unknown);
+    };
     match token.used_at {
         None if req.now >= token.expires_at => Decision::Refuse(RotateOutcome::Expired),
         None if session.live_jti == Some(req.jti) => Decision::Rotate,
@@ -83,14 +87,20 @@ pub fn decide(
 /// The successor's expiry: one refresh lifetime from now, never past the session's
 /// absolute expiry.
 pub fn successor_expiry(session: &SessionState, req: &RotateRequest) -> u64 {
-    req.now.saturating_add(req.refresh_ttl).min(session.expires_at)
+    req.now
+        .saturating_add(req.refresh_ttl)
+        .min(session.expires_at)
 }
 
 /// The outcome a backend answers after applying `decision`.
 pub fn outcome(decision: Decision, successor_expires_at: u64) -> RotateOutcome {
     match decision {
-        Decision::Rotate => RotateOutcome::Rotated { expires_at: successor_expires_at },
-        Decision::RotateWithinGrace => RotateOutcome::RotatedWithinGrace { expires_at: successor_expires_at },
+        Decision::Rotate => RotateOutcome::Rotated {
+            expires_at: successor_expires_at,
+        },
+        Decision::RotateWithinGrace => RotateOutcome::RotatedWithinGrace {
+            expires_at: successor_expires_at,
+        },
         Decision::RevokeForReuse => RotateOutcome::ReuseDetected,
         Decision::Refuse(o) => o,
     }
@@ -115,24 +125,72 @@ mod tests {
     #[test]
     fn rules() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let s = SessionState { user_id: "u".into(), revoked: false, expires_at: 1000, live_jti: Some(b), live_parent: Some(a) };
-        let live = TokenState { used_at: None, expires_at: 500 };
-        let used = TokenState { used_at: Some(10), expires_at: 500 };
-        assert_eq!(decide(Some(&s), Some(&live), &req(b, 20, 0)), Decision::Rotate);
-        assert_eq!(decide(Some(&s), Some(&live), &req(b, 500, 0)), Decision::Refuse(RotateOutcome::Expired));
-        assert_eq!(decide(Some(&s), Some(&used), &req(a, 20, 0)), Decision::RevokeForReuse);
-        assert_eq!(decide(Some(&s), Some(&used), &req(a, 20, 10)), Decision::RotateWithinGrace);
-        assert_eq!(decide(Some(&s), Some(&used), &req(a, 21, 10)), Decision::RevokeForReuse);
+        let s = SessionState {
+            user_id: "u".into(),
+            revoked: false,
+            expires_at: 1000,
+            live_jti: Some(b),
+            live_parent: Some(a),
+        };
+        let live = TokenState {
+            used_at: None,
+            expires_at: 500,
+        };
+        let used = TokenState {
+            used_at: Some(10),
+            expires_at: 500,
+        };
+        assert_eq!(
+            decide(Some(&s), Some(&live), &req(b, 20, 0)),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(Some(&s), Some(&live), &req(b, 500, 0)),
+            Decision::Refuse(RotateOutcome::Expired)
+        );
+        assert_eq!(
+            decide(Some(&s), Some(&used), &req(a, 20, 0)),
+            Decision::RevokeForReuse
+        );
+        assert_eq!(
+            decide(Some(&s), Some(&used), &req(a, 20, 10)),
+            Decision::RotateWithinGrace
+        );
+        assert_eq!(
+            decide(Some(&s), Some(&used), &req(a, 21, 10)),
+            Decision::RevokeForReuse
+        );
         // Only the immediate predecessor gets grace.
-        assert_eq!(decide(Some(&s), Some(&used), &req(Uuid::new_v4(), 20, 10)), Decision::RevokeForReuse);
+        assert_eq!(
+            decide(Some(&s), Some(&used), &req(Uuid::new_v4(), 20, 10)),
+            Decision::RevokeForReuse
+        );
         let mut other = req(b, 20, 0);
         other.user_id = "v".into();
-        assert_eq!(decide(Some(&s), Some(&live), &other), Decision::Refuse(RotateOutcome::Unknown));
-        let revoked = SessionState { revoked: true, ..s.clone() };
-        assert_eq!(decide(Some(&revoked), Some(&used), &req(a, 20, 10)), Decision::Refuse(RotateOutcome::Revoked));
-        assert_eq!(decide(Some(&s), None, &req(b, 20, 0)), Decision::Refuse(RotateOutcome::Unknown));
-        assert_eq!(decide(None, None, &req(b, 20, 0)), Decision::Refuse(RotateOutcome::Unknown));
-        assert_eq!(decide(Some(&s), Some(&live), &req(b, 1000, 0)), Decision::Refuse(RotateOutcome::Expired));
+        assert_eq!(
+            decide(Some(&s), Some(&live), &other),
+            Decision::Refuse(RotateOutcome::Unknown)
+        );
+        let revoked = SessionState {
+            revoked: true,
+            ..s.clone()
+        };
+        assert_eq!(
+            decide(Some(&revoked), Some(&used), &req(a, 20, 10)),
+            Decision::Refuse(RotateOutcome::Revoked)
+        );
+        assert_eq!(
+            decide(Some(&s), None, &req(b, 20, 0)),
+            Decision::Refuse(RotateOutcome::Unknown)
+        );
+        assert_eq!(
+            decide(None, None, &req(b, 20, 0)),
+            Decision::Refuse(RotateOutcome::Unknown)
+        );
+        assert_eq!(
+            decide(Some(&s), Some(&live), &req(b, 1000, 0)),
+            Decision::Refuse(RotateOutcome::Expired)
+        );
         assert_eq!(successor_expiry(&s, &req(b, 950, 0)), 1000);
     }
 }

@@ -65,14 +65,23 @@ impl<R: UserResolver, C> Clone for Sessions<R, C> {
 
 impl<R: UserResolver, C> fmt::Debug for Sessions<R, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sessions").field("jwt", &self.jwt).field("grace_secs", &self.grace).finish_non_exhaustive()
+        f.debug_struct("Sessions")
+            .field("jwt", &self.jwt)
+            .field("grace_secs", &self.grace)
+            .finish_non_exhaustive()
     }
 }
 
 impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     /// Sessions on a store and a user resolver, with no reuse grace window.
     pub fn new(jwt: Jwt, store: Arc<dyn TokenStore>, users: Arc<R>) -> Self {
-        Sessions { jwt, store, users, grace: 0, _claims: PhantomData }
+        Sessions {
+            jwt,
+            store,
+            users,
+            grace: 0,
+            _claims: PhantomData,
+        }
     }
 
     /// A reuse grace window (default 0: no second winner). Within it, the immediate
@@ -100,7 +109,12 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
 
     /// Starts a session for a user the app has authenticated (password checked):
     /// records it in the store, then mints the pair. `label` is shown in session lists.
-    pub async fn login(&self, user_id: &R::Id, custom: &C, label: Option<String>) -> Result<TokenPair, AuthError> {
+    pub async fn login(
+        &self,
+        user_id: &R::Id,
+        custom: &C,
+        label: Option<String>,
+    ) -> Result<TokenPair, AuthError> {
         let user_id = user_id.to_string();
         let now = now_secs();
         let s = self.jwt.settings();
@@ -115,7 +129,13 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         };
         self.store.create_session(&session).await?;
         self.jwt
-            .pair(&session.user_id, session.session_id, session.jti, session.token_expires_at, custom)
+            .pair(
+                &session.user_id,
+                session.session_id,
+                session.jti,
+                session.token_expires_at,
+                custom,
+            )
             .map_err(|_| AuthError::InvalidRequest("the custom claims cannot be put into a token"))
     }
 
@@ -135,14 +155,21 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             grace: self.grace,
         };
         let expires_at = match self.store.rotate(&req).await? {
-            RotateOutcome::Rotated { expires_at } | RotateOutcome::RotatedWithinGrace { expires_at } => expires_at,
+            RotateOutcome::Rotated { expires_at }
+            | RotateOutcome::RotatedWithinGrace { expires_at } => expires_at,
             RotateOutcome::ReuseDetected => return Err(TokenError::Reused.into()),
             RotateOutcome::Revoked => return Err(TokenError::Revoked.into()),
             RotateOutcome::Expired => return Err(TokenError::Expired.into()),
             RotateOutcome::Unknown => return Err(TokenError::Unknown.into()),
         };
         self.jwt
-            .pair(&claims.user_id, claims.session_id, req.successor_jti, expires_at, &claims.custom)
+            .pair(
+                &claims.user_id,
+                claims.session_id,
+                req.successor_jti,
+                expires_at,
+                &claims.custom,
+            )
             .map_err(|_| AuthError::InvalidRequest("the custom claims cannot be put into a token"))
     }
 
@@ -152,7 +179,9 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         match self.users.resolve(&id).await? {
             UserLookup::Active(u) => Ok(u),
             UserLookup::Inactive | UserLookup::Missing => {
-                self.store.revoke_session(claims.session_id, now_secs()).await?;
+                self.store
+                    .revoke_session(claims.session_id, now_secs())
+                    .await?;
                 Err(TokenError::UserInactive.into())
             }
         }
@@ -162,7 +191,11 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     /// revoked (or unknown) is refused, as SimpleJWT's blacklist refuses twice.
     pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
         let claims: Claims<C> = self.jwt.validate(refresh_token, TokenKind::Refresh)?;
-        if self.store.revoke_session(claims.session_id, now_secs()).await? {
+        if self
+            .store
+            .revoke_session(claims.session_id, now_secs())
+            .await?
+        {
             Ok(())
         } else {
             Err(TokenError::Revoked.into())
@@ -178,13 +211,20 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
 
     /// Revokes every session of a user by id (after a password change, say).
     pub async fn revoke_user(&self, user_id: &R::Id) -> Result<u64, AuthError> {
-        Ok(self.store.revoke_user(&user_id.to_string(), now_secs()).await?)
+        Ok(self
+            .store
+            .revoke_user(&user_id.to_string(), now_secs())
+            .await?)
     }
 
     /// Validates an access token and checks it against the store's revocations.
     pub async fn check_access(&self, access_token: &str) -> Result<Claims<C>, AuthError> {
         let claims: Claims<C> = self.jwt.validate(access_token, TokenKind::Access)?;
-        if self.store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at).await? {
+        if self
+            .store
+            .is_revoked(claims.session_id, &claims.user_id, claims.issued_at)
+            .await?
+        {
             return Err(TokenError::Revoked.into());
         }
         Ok(claims)
@@ -199,7 +239,11 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             Err(TokenError::WrongType) => self.jwt.validate(token, TokenKind::Refresh)?,
             Err(e) => return Err(e.into()),
         };
-        if self.store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at).await? {
+        if self
+            .store
+            .is_revoked(claims.session_id, &claims.user_id, claims.issued_at)
+            .await?
+        {
             return Err(TokenError::Revoked.into());
         }
         Ok(())
@@ -212,7 +256,11 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
 
     /// Revokes one session of `user_id` by id. `false` (nothing done) when the
     /// session is not one of that user's live sessions.
-    pub async fn revoke_session_of(&self, user_id: &str, session_id: Uuid) -> Result<bool, AuthError> {
+    pub async fn revoke_session_of(
+        &self,
+        user_id: &str,
+        session_id: Uuid,
+    ) -> Result<bool, AuthError> {
         let own = self.store.list_sessions(user_id, now_secs()).await?;
         if !own.iter().any(|s| s.session_id == session_id) {
             return Ok(false);

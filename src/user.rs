@@ -55,13 +55,17 @@ pub struct MemoryUsers<Id, U> {
 
 impl<Id: Eq + Hash, U> Default for MemoryUsers<Id, U> {
     fn default() -> Self {
-        MemoryUsers { users: DashMap::new() }
+        MemoryUsers {
+            users: DashMap::new(),
+        }
     }
 }
 
 impl<Id: Eq + Hash, U> fmt::Debug for MemoryUsers<Id, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryUsers").field("len", &self.users.len()).finish()
+        f.debug_struct("MemoryUsers")
+            .field("len", &self.users.len())
+            .finish()
     }
 }
 

@@ -11,7 +11,8 @@ use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_jwt_auth::conformance::{FailingStore, sessions_for, test_jwt};
 use tower_jwt_auth::{
-    AuthError, Claims, JwtAuthLayer, MemoryStore, MemoryUsers, NoCustomClaims, Sessions, TokenSource, TokenStore,
+    AuthError, Claims, JwtAuthLayer, MemoryStore, MemoryUsers, NoCustomClaims, Sessions,
+    TokenSource, TokenStore,
 };
 use uuid::Uuid;
 
@@ -29,9 +30,15 @@ async fn json(res: Response<Body>) -> serde_json::Value {
     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
-fn echo() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone + Send {
+fn echo() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send {
     service_fn(|req: Request<Body>| async move {
-        let who = req.extensions().get::<Claims>().map(|c| c.user_id().to_owned()).unwrap_or_else(|| "anonymous".into());
+        let who = req
+            .extensions()
+            .get::<Claims>()
+            .map(|c| c.user_id().to_owned())
+            .unwrap_or_else(|| "anonymous".into());
         Ok::<_, Infallible>(Response::new(Body::from(who)))
     })
 }
@@ -39,7 +46,9 @@ fn echo() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infa
 #[tokio::test]
 async fn rejected_requests_never_reach_the_inner_service() {
     let jwt = test_jwt();
-    let (mut svc, mut handle) = tower_test::mock::spawn_layer::<Request<Body>, Response<Body>, _>(JwtAuthLayer::new(jwt.clone()));
+    let (mut svc, mut handle) = tower_test::mock::spawn_layer::<Request<Body>, Response<Body>, _>(
+        JwtAuthLayer::new(jwt.clone()),
+    );
     // Readiness passes through: the mock is not ready until the handle allows it.
     handle.allow(0);
     assert!(svc.poll_ready().is_pending());
@@ -50,10 +59,15 @@ async fn rejected_requests_never_reach_the_inner_service() {
         let res = svc.call(req).await.unwrap();
         assert!(res.status().is_client_error());
     }
-    assert!(handle.poll_request().is_pending(), "the inner service saw a refused request");
+    assert!(
+        handle.poll_request().is_pending(),
+        "the inner service saw a refused request"
+    );
 
     assert!(svc.poll_ready().is_ready());
-    let (token, _) = jwt.issue_access("u1", Uuid::new_v4(), &NoCustomClaims).unwrap();
+    let (token, _) = jwt
+        .issue_access("u1", Uuid::new_v4(), &NoCustomClaims)
+        .unwrap();
     let fut = svc.call(get(Some(&token)));
     let (req, send) = handle.next_request().await.unwrap();
     assert_eq!(req.extensions().get::<Claims>().unwrap().user_id(), "u1");
@@ -64,7 +78,9 @@ async fn rejected_requests_never_reach_the_inner_service() {
 #[tokio::test]
 async fn rfc6750_challenges_and_json_bodies() {
     let jwt = test_jwt();
-    let svc = ServiceBuilder::new().layer(JwtAuthLayer::new(jwt.clone()).realm("shop")).service(echo());
+    let svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(jwt.clone()).realm("shop"))
+        .service(echo());
 
     let res = svc.clone().oneshot(get(None)).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -75,12 +91,21 @@ async fn rfc6750_challenges_and_json_bodies() {
 
     let res = svc.clone().oneshot(get(Some("abc.def.ghi"))).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.starts_with("Bearer realm=\"shop\", error=\"invalid_token\", error_description=\""), "{challenge}");
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge
+            .starts_with("Bearer realm=\"shop\", error=\"invalid_token\", error_description=\""),
+        "{challenge}"
+    );
     assert_eq!(json(res).await["error"], "invalid_token");
 
     // Two Authorization headers, or a malformed one: 400 invalid_request.
-    let (token, _) = jwt.issue_access("u1", Uuid::new_v4(), &NoCustomClaims).unwrap();
+    let (token, _) = jwt
+        .issue_access("u1", Uuid::new_v4(), &NoCustomClaims)
+        .unwrap();
     let two = Request::get("/")
         .header("authorization", format!("Bearer {token}"))
         .header("authorization", format!("Bearer {token}"))
@@ -89,59 +114,112 @@ async fn rfc6750_challenges_and_json_bodies() {
     let res = svc.clone().oneshot(two).await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json(res).await["error"], "invalid_request");
-    let res = svc.clone().oneshot(get(Some(&format!("{token} extra")))).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(get(Some(&format!("{token} extra"))))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     // Scheme is case-insensitive; another scheme is no token at all.
-    let lower = Request::get("/").header("authorization", format!("bearer {token}")).body(Body::default()).unwrap();
-    assert_eq!(svc.clone().oneshot(lower).await.unwrap().status(), StatusCode::OK);
-    let basic = Request::get("/").header("authorization", "Basic dTpw").body(Body::default()).unwrap();
+    let lower = Request::get("/")
+        .header("authorization", format!("bearer {token}"))
+        .body(Body::default())
+        .unwrap();
+    assert_eq!(
+        svc.clone().oneshot(lower).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let basic = Request::get("/")
+        .header("authorization", "Basic dTpw")
+        .body(Body::default())
+        .unwrap();
     let res = svc.clone().oneshot(basic).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"shop\"");
 
     // A token in the query string is never read.
-    let q = Request::get(format!("/?access_token={token}")).body(Body::default()).unwrap();
-    assert_eq!(svc.oneshot(q).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let q = Request::get(format!("/?access_token={token}"))
+        .body(Body::default())
+        .unwrap();
+    assert_eq!(
+        svc.oneshot(q).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn refresh_tokens_are_not_access_tokens() {
     let (sessions, _, id) = sessions_for(Arc::new(MemoryStore::new()));
     let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-    let svc = ServiceBuilder::new().layer(JwtAuthLayer::new(sessions.jwt().clone())).service(echo());
-    assert_eq!(svc.clone().oneshot(get(Some(&pair.refresh))).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(svc.oneshot(get(Some(&pair.access))).await.unwrap().status(), StatusCode::OK);
+    let svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(sessions.jwt().clone()))
+        .service(echo());
+    assert_eq!(
+        svc.clone()
+            .oneshot(get(Some(&pair.refresh)))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        svc.oneshot(get(Some(&pair.access))).await.unwrap().status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn cookie_and_custom_sources() {
     let jwt = test_jwt();
-    let (token, _) = jwt.issue_access("u1", Uuid::new_v4(), &NoCustomClaims).unwrap();
+    let (token, _) = jwt
+        .issue_access("u1", Uuid::new_v4(), &NoCustomClaims)
+        .unwrap();
     let svc = ServiceBuilder::new()
         .layer(JwtAuthLayer::new(jwt.clone()).token_source(TokenSource::Cookie("access".into())))
         .service(echo());
-    let req = Request::get("/").header("cookie", format!("theme=dark; access={token}")).body(Body::default()).unwrap();
+    let req = Request::get("/")
+        .header("cookie", format!("theme=dark; access={token}"))
+        .body(Body::default())
+        .unwrap();
     let res = svc.clone().oneshot(req).await.unwrap();
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "u1");
     // The header is not read in cookie mode.
-    assert_eq!(svc.oneshot(get(Some(&token))).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        svc.oneshot(get(Some(&token))).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     let svc = ServiceBuilder::new()
-        .layer(JwtAuthLayer::new(jwt).token_source(TokenSource::custom(|h| {
-            Ok(h.get("x-token").and_then(|v| v.to_str().ok()).map(str::to_owned))
-        })))
+        .layer(
+            JwtAuthLayer::new(jwt).token_source(TokenSource::custom(|h| {
+                Ok(h.get("x-token")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned))
+            })),
+        )
         .service(echo());
-    let req = Request::get("/").header("x-token", &token).body(Body::default()).unwrap();
+    let req = Request::get("/")
+        .header("x-token", &token)
+        .body(Body::default())
+        .unwrap();
     assert_eq!(svc.oneshot(req).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn optional_mode_lets_anonymous_through_but_not_bad_tokens() {
-    let svc = ServiceBuilder::new().layer(JwtAuthLayer::new(test_jwt()).optional()).service(echo());
+    let svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(test_jwt()).optional())
+        .service(echo());
     let res = svc.clone().oneshot(get(None)).await.unwrap();
-    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "anonymous");
-    assert_eq!(svc.oneshot(get(Some("x.y.z"))).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        "anonymous"
+    );
+    assert_eq!(
+        svc.oneshot(get(Some("x.y.z"))).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -152,14 +230,16 @@ struct Roles {
 #[tokio::test]
 async fn custom_claims_reach_the_service() {
     let jwt = test_jwt();
-    let custom = Roles { roles: vec!["admin".into()] };
+    let custom = Roles {
+        roles: vec!["admin".into()],
+    };
     let (token, _) = jwt.issue_access("u1", Uuid::new_v4(), &custom).unwrap();
-    let svc = ServiceBuilder::new().layer(JwtAuthLayer::new(jwt).claims::<Roles>()).service(service_fn(
-        |req: Request<Body>| async move {
+    let svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(jwt).claims::<Roles>())
+        .service(service_fn(|req: Request<Body>| async move {
             let c = req.extensions().get::<Claims<Roles>>().unwrap();
             Ok::<_, Infallible>(Response::new(Body::from(c.custom().roles.join(","))))
-        },
-    ));
+        }));
     let res = svc.oneshot(get(Some(&token))).await.unwrap();
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "admin");
 }
@@ -171,9 +251,17 @@ async fn revocation_check_and_user_resolution() {
     let (sessions, users, id) = sessions_for(store.clone());
     let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     let svc = ServiceBuilder::new()
-        .layer(JwtAuthLayer::new(sessions.jwt().clone()).revocation_check(store).resolve_user(users.clone()))
+        .layer(
+            JwtAuthLayer::new(sessions.jwt().clone())
+                .revocation_check(store)
+                .resolve_user(users.clone()),
+        )
         .service(service_fn(|req: Request<Body>| async move {
-            let name = req.extensions().get::<String>().cloned().unwrap_or_default();
+            let name = req
+                .extensions()
+                .get::<String>()
+                .cloned()
+                .unwrap_or_default();
             Ok::<_, Infallible>(Response::new(Body::from(name)))
         }));
     let res = svc.clone().oneshot(get(Some(&pair.access))).await.unwrap();
@@ -189,14 +277,24 @@ async fn revocation_check_and_user_resolution() {
 
     // Inactive user: 401.
     users.set_active(&id, false);
-    assert_eq!(svc.clone().oneshot(get(Some(&pair.access))).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        svc.clone()
+            .oneshot(get(Some(&pair.access)))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     users.set_active(&id, true);
 
     // Logout takes effect on the access token at once.
     sessions.logout(&pair.refresh).await.unwrap();
     let res = svc.oneshot(get(Some(&pair.access))).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(json(res).await["error_description"], "the token has been revoked");
+    assert_eq!(
+        json(res).await["error_description"],
+        "the token has been revoked"
+    );
 }
 
 #[tokio::test]
@@ -204,11 +302,18 @@ async fn user_id_that_cannot_parse_is_refused_without_lookup() {
     // The resolver's id type is a UUID; a token naming "42" cannot be one.
     let users = Arc::new(MemoryUsers::<Uuid, String>::new());
     let jwt = test_jwt();
-    let (token, _) = jwt.issue_access("42", Uuid::new_v4(), &NoCustomClaims).unwrap();
-    let svc = ServiceBuilder::new().layer(JwtAuthLayer::new(jwt).resolve_user(users)).service(echo());
+    let (token, _) = jwt
+        .issue_access("42", Uuid::new_v4(), &NoCustomClaims)
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(jwt).resolve_user(users))
+        .service(echo());
     let res = svc.oneshot(get(Some(&token))).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(json(res).await["error_description"], "the token's user id is not valid");
+    assert_eq!(
+        json(res).await["error_description"],
+        "the token's user id is not valid"
+    );
 }
 
 #[tokio::test]
@@ -222,7 +327,10 @@ async fn custom_rejection() {
         .service(echo());
     let res = svc.oneshot(get(None)).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "custom");
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        "custom"
+    );
 }
 
 #[tokio::test]
@@ -242,11 +350,17 @@ async fn axum_router_with_extractors() {
 
     let (sessions, users, id) = sessions_for(Arc::new(MemoryStore::new()));
     let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-    let layer = JwtAuthLayer::new(sessions.jwt().clone()).revocation_check(sessions.store().clone()).resolve_user(users);
+    let layer = JwtAuthLayer::new(sessions.jwt().clone())
+        .revocation_check(sessions.store().clone())
+        .resolve_user(users);
     let app = Router::new()
         .route("/me", route_get(me))
         .layer(layer.clone())
-        .merge(Router::new().route("/maybe", route_get(maybe)).layer(JwtAuthLayer::new(sessions.jwt().clone()).optional()))
+        .merge(
+            Router::new()
+                .route("/maybe", route_get(maybe))
+                .layer(JwtAuthLayer::new(sessions.jwt().clone()).optional()),
+        )
         .merge(Router::new().route("/nolayer", route_get(no_layer)));
 
     let req = |uri: &str, t: Option<&str>| {
@@ -256,16 +370,37 @@ async fn axum_router_with_extractors() {
         }
         b.body(axum::body::Body::empty()).unwrap()
     };
-    let res = app.clone().oneshot(req("/me", Some(&pair.access))).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(req("/me", Some(&pair.access)))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), format!("{id} alice"));
-    assert_eq!(app.clone().oneshot(req("/me", None)).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        format!("{id} alice")
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(req("/me", None))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     let res = app.clone().oneshot(req("/maybe", None)).await.unwrap();
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "out");
-    let res = app.clone().oneshot(req("/maybe", Some(&pair.access))).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(req("/maybe", Some(&pair.access)))
+        .await
+        .unwrap();
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "in");
     // Without the layer the extractor rejects with 401, never a 500.
-    let res = app.oneshot(req("/nolayer", Some(&pair.access))).await.unwrap();
+    let res = app
+        .oneshot(req("/nolayer", Some(&pair.access)))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -278,20 +413,32 @@ async fn real_http_through_a_plain_hyper_server() {
     let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     let svc = ServiceBuilder::new()
         .layer(JwtAuthLayer::new(sessions.jwt().clone()))
-        .service(service_fn(|req: Request<hyper::body::Incoming>| async move {
-            let who = req.extensions().get::<Claims>().map(|c| c.user_id().to_owned()).unwrap_or_default();
-            Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(who)))
-        }));
+        .service(service_fn(
+            |req: Request<hyper::body::Incoming>| async move {
+                let who = req
+                    .extensions()
+                    .get::<Claims>()
+                    .map(|c| c.user_id().to_owned())
+                    .unwrap_or_default();
+                Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(who)))
+            },
+        ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let svc = TowerToHyperService::new(svc.clone());
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
         }
     });
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
     let send = |t: Option<String>| {
         let client = client.clone();
         async move {
@@ -299,17 +446,28 @@ async fn real_http_through_a_plain_hyper_server() {
             if let Some(t) = t {
                 b = b.header("authorization", format!("Bearer {t}"));
             }
-            client.request(b.body(Full::default()).unwrap()).await.unwrap()
+            client
+                .request(b.body(Full::default()).unwrap())
+                .await
+                .unwrap()
         }
     };
     let res = send(Some(pair.access.clone())).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), id.to_string());
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        id.to_string()
+    );
     assert_eq!(send(None).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(send(Some(pair.refresh.clone())).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(Some(pair.refresh.clone())).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[allow(dead_code)]
-fn sessions_type_check(s: Sessions<MemoryUsers<Uuid, String>>) -> Sessions<MemoryUsers<Uuid, String>> {
+fn sessions_type_check(
+    s: Sessions<MemoryUsers<Uuid, String>>,
+) -> Sessions<MemoryUsers<Uuid, String>> {
     s
 }

@@ -30,15 +30,23 @@ pin_project! {
 
 impl<F: Future> ResponseFuture<F> {
     pub(crate) fn inner(fut: F) -> Self {
-        ResponseFuture { state: State::Inner { fut } }
+        ResponseFuture {
+            state: State::Inner { fut },
+        }
     }
 
     pub(crate) fn rejected(output: F::Output) -> Self {
-        ResponseFuture { state: State::Rejected { output: Some(output) } }
+        ResponseFuture {
+            state: State::Rejected {
+                output: Some(output),
+            },
+        }
     }
 
     pub(crate) fn checking(fut: BoxFuture<F::Output>) -> Self {
-        ResponseFuture { state: State::Checking { fut } }
+        ResponseFuture {
+            state: State::Checking { fut },
+        }
     }
 }
 

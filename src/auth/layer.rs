@@ -27,13 +27,20 @@ pub struct JwtAuthLayer<C = NoCustomClaims, R = JsonRejection> {
 
 impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
     fn clone(&self) -> Self {
-        JwtAuthLayer { config: self.config.clone(), rejection: self.rejection.clone(), _claims: PhantomData }
+        JwtAuthLayer {
+            config: self.config.clone(),
+            rejection: self.rejection.clone(),
+            _claims: PhantomData,
+        }
     }
 }
 
 impl<C, R: fmt::Debug> fmt::Debug for JwtAuthLayer<C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtAuthLayer").field("config", &self.config).field("rejection", &self.rejection).finish()
+        f.debug_struct("JwtAuthLayer")
+            .field("config", &self.config)
+            .field("rejection", &self.rejection)
+            .finish()
     }
 }
 
@@ -70,7 +77,11 @@ impl<C, R> JwtAuthLayer<C, R> {
 
     /// Parses the app's own claims as `C2` (inserted as `Claims<C2>`).
     pub fn claims<C2>(self) -> JwtAuthLayer<C2, R> {
-        JwtAuthLayer { config: self.config, rejection: self.rejection, _claims: PhantomData }
+        JwtAuthLayer {
+            config: self.config,
+            rejection: self.rejection,
+            _claims: PhantomData,
+        }
     }
 
     /// Where to find the token (default: `Authorization: Bearer`).
@@ -103,7 +114,11 @@ impl<C, R> JwtAuthLayer<C, R> {
 
     /// Replaces the rejection response builder.
     pub fn on_rejection<R2>(self, rejection: R2) -> JwtAuthLayer<C, R2> {
-        JwtAuthLayer { config: self.config, rejection, _claims: PhantomData }
+        JwtAuthLayer {
+            config: self.config,
+            rejection,
+            _claims: PhantomData,
+        }
     }
 }
 

@@ -42,15 +42,22 @@ pub struct JsonRejection {
 
 impl Default for JsonRejection {
     fn default() -> Self {
-        JsonRejection { realm: "api".into() }
+        JsonRejection {
+            realm: "api".into(),
+        }
     }
 }
 
 impl JsonRejection {
     /// A rejection whose challenges name `realm`. Quotes and backslashes are dropped.
     pub fn with_realm(realm: &str) -> Self {
-        let realm: String = realm.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
-        JsonRejection { realm: realm.into() }
+        let realm: String = realm
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect();
+        JsonRejection {
+            realm: realm.into(),
+        }
     }
 
     /// The realm named in challenges.

@@ -72,7 +72,12 @@ pub struct JwtAuth<S, C, R> {
 
 impl<S, C, R> JwtAuth<S, C, R> {
     pub(crate) fn new(inner: S, config: Arc<AuthConfig>, rejection: R) -> Self {
-        JwtAuth { inner, config, rejection, _claims: PhantomData }
+        JwtAuth {
+            inner,
+            config,
+            rejection,
+            _claims: PhantomData,
+        }
     }
 
     /// The inner service.
@@ -83,13 +88,20 @@ impl<S, C, R> JwtAuth<S, C, R> {
 
 impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
     fn clone(&self) -> Self {
-        JwtAuth::new(self.inner.clone(), self.config.clone(), self.rejection.clone())
+        JwtAuth::new(
+            self.inner.clone(),
+            self.config.clone(),
+            self.rejection.clone(),
+        )
     }
 }
 
 impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for JwtAuth<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtAuth").field("inner", &self.inner).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("JwtAuth")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,10 +127,16 @@ where
         let claims: Claims<C> = match cfg.source.extract(req.headers()) {
             Ok(Some(token)) => match cfg.jwt.validate(&token, TokenKind::Access) {
                 Ok(claims) => claims,
-                Err(e) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e.into()))),
+                Err(e) => {
+                    return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e.into())));
+                }
             },
             Ok(None) if cfg.optional => return ResponseFuture::inner(self.inner.call(req)),
-            Ok(None) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&AuthError::MissingToken))),
+            Ok(None) => {
+                return ResponseFuture::rejected(Ok(self
+                    .rejection
+                    .on_rejection(&AuthError::MissingToken)));
+            }
             Err(e) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e))),
         };
         if cfg.revocation.is_none() && cfg.user.is_none() {
@@ -130,17 +148,18 @@ where
         // was polled ready (a clone takes its place here, as tower's docs advise).
         let store = cfg.revocation.clone();
         let users = cfg.user.clone();
-        let (session_id, iat, user_id) = (claims.session_id, claims.issued_at, claims.user_id.clone());
+        let (session_id, iat, user_id) =
+            (claims.session_id, claims.issued_at, claims.user_id.clone());
         req.extensions_mut().insert(claims);
         let clone = self.inner.clone();
         let mut svc = std::mem::replace(&mut self.inner, clone);
         let rejection = self.rejection.clone();
         ResponseFuture::checking(Box::pin(async move {
             let checked: Result<Option<Inserter>, AuthError> = async {
-                if let Some(store) = store {
-                    if store.is_revoked(session_id, &user_id, iat).await? {
-                        return Err(TokenError::Revoked.into());
-                    }
+                if let Some(store) = store
+                    && store.is_revoked(session_id, &user_id, iat).await?
+                {
+                    return Err(TokenError::Revoked.into());
                 }
                 match users {
                     Some(users) => Ok(Some(users.resolve(user_id).await?)),

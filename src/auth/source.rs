@@ -52,10 +52,15 @@ impl TokenSource {
     }
 
     /// Finds the token: `Ok(None)` when none was sent.
-    pub(crate) fn extract<'h>(&self, headers: &'h HeaderMap) -> Result<Option<std::borrow::Cow<'h, str>>, AuthError> {
+    pub(crate) fn extract<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<Option<std::borrow::Cow<'h, str>>, AuthError> {
         match self {
             TokenSource::Bearer => bearer(headers).map(|t| t.map(std::borrow::Cow::Borrowed)),
-            TokenSource::Cookie(name) => cookie(headers, name).map(|t| t.map(std::borrow::Cow::Borrowed)),
+            TokenSource::Cookie(name) => {
+                cookie(headers, name).map(|t| t.map(std::borrow::Cow::Borrowed))
+            }
             TokenSource::Custom(f) => f(headers).map(|t| t.map(std::borrow::Cow::Owned)),
         }
     }
@@ -64,11 +69,17 @@ impl TokenSource {
 /// The token of an `Authorization: Bearer` header (RFC 6750 §2.1).
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else { return Ok(None) };
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
-        return Err(AuthError::InvalidRequest("more than one Authorization header"));
+        return Err(AuthError::InvalidRequest(
+            "more than one Authorization header",
+        ));
     }
-    let value = value.to_str().map_err(|_| AuthError::InvalidRequest("the Authorization header is not ASCII"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::InvalidRequest("the Authorization header is not ASCII"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
@@ -84,9 +95,13 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, AuthError> {
     let mut found = None;
     for value in headers.get_all(COOKIE) {
-        let value = value.to_str().map_err(|_| AuthError::InvalidRequest("the Cookie header is not ASCII"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| AuthError::InvalidRequest("the Cookie header is not ASCII"))?;
         for pair in value.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else { continue };
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
             if k == name {
                 if found.is_some() {
                     return Err(AuthError::InvalidRequest("the token cookie is sent twice"));
@@ -122,7 +137,10 @@ mod tests {
         assert!(bearer(&h(&["Bearer a b"])).is_err());
         assert!(bearer(&h(&["Bearer a", "Bearer b"])).is_err());
         let mut m = HeaderMap::new();
-        m.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer \xc3\xa9").unwrap());
+        m.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer \xc3\xa9").unwrap(),
+        );
         assert!(bearer(&m).is_err());
     }
 

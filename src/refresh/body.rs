@@ -14,7 +14,11 @@ use crate::error::AuthError;
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 
 pub(crate) fn check_method(method: &Method) -> Result<(), AuthError> {
-    if method == Method::POST { Ok(()) } else { Err(AuthError::MethodNotAllowed) }
+    if method == Method::POST {
+        Ok(())
+    } else {
+        Err(AuthError::MethodNotAllowed)
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -26,29 +30,50 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Reads the body, refusing anything over `limit` bytes (413) before and while reading.
-pub(crate) async fn read_limited<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, AuthError>
+pub(crate) async fn read_limited<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<Bytes, AuthError>
 where
     B: Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(AuthError::PayloadTooLarge);
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(AuthError::PayloadTooLarge),
-        Err(_) => Err(AuthError::InvalidRequest("the request body could not be read")),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(AuthError::PayloadTooLarge)
+        }
+        Err(_) => Err(AuthError::InvalidRequest(
+            "the request body could not be read",
+        )),
     }
 }
 
 /// Parses a JSON object body. An empty body is `{}` only when `allow_empty`.
-pub(crate) fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8], allow_empty: bool) -> Result<T, AuthError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    bytes: &[u8],
+    allow_empty: bool,
+) -> Result<T, AuthError> {
     if bytes.is_empty() && allow_empty {
-        return serde_json::from_slice(b"{}").map_err(|_| AuthError::InvalidRequest("malformed JSON body"));
+        return serde_json::from_slice(b"{}")
+            .map_err(|_| AuthError::InvalidRequest("malformed JSON body"));
     }
     if !is_json(headers) {
-        return Err(AuthError::InvalidRequest("the body must be application/json"));
+        return Err(AuthError::InvalidRequest(
+            "the body must be application/json",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {

@@ -29,7 +29,12 @@ pub struct RefreshCookie {
 
 impl Default for RefreshCookie {
     fn default() -> Self {
-        RefreshCookie { name: "refresh_token".into(), path: "/api/token/".into(), secure: true, same_site: SameSite::Strict }
+        RefreshCookie {
+            name: "refresh_token".into(),
+            path: "/api/token/".into(),
+            secure: true,
+            same_site: SameSite::Strict,
+        }
     }
 }
 
@@ -51,7 +56,10 @@ impl RefreshCookie {
 
     /// The path the browser sends it to: the refresh and logout routes' common prefix.
     pub fn path(mut self, path: &str) -> Self {
-        self.path = path.chars().filter(|c| c.is_ascii_graphic() && *c != ';').collect();
+        self.path = path
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && *c != ';')
+            .collect();
         self
     }
 
@@ -78,12 +86,21 @@ impl RefreshCookie {
             SameSite::None => "None",
         };
         let secure = if self.secure { "; Secure" } else { "" };
-        format!("; HttpOnly{secure}; SameSite={same_site}; Path={}; Max-Age={max_age}", self.path)
+        format!(
+            "; HttpOnly{secure}; SameSite={same_site}; Path={}; Max-Age={max_age}",
+            self.path
+        )
     }
 
     pub(crate) fn set(&self, pair: &TokenPair) -> Option<HeaderValue> {
         let max_age = pair.refresh_expires_at.saturating_sub(now_secs());
-        HeaderValue::from_str(&format!("{}={}{}", self.name, pair.refresh, self.attributes(max_age))).ok()
+        HeaderValue::from_str(&format!(
+            "{}={}{}",
+            self.name,
+            pair.refresh,
+            self.attributes(max_age)
+        ))
+        .ok()
     }
 
     pub(crate) fn clear(&self) -> HeaderValue {

@@ -126,7 +126,13 @@ struct Empty {}
 
 impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
     fn new(sessions: Sessions<R, C>, endpoint: Endpoint) -> Self {
-        SessionEndpoint { sessions, endpoint, body_limit: DEFAULT_BODY_LIMIT, cookie: None, realm: "api".into() }
+        SessionEndpoint {
+            sessions,
+            endpoint,
+            body_limit: DEFAULT_BODY_LIMIT,
+            cookie: None,
+            realm: "api".into(),
+        }
     }
 
     /// `POST {"refresh"}` → 200 `{"access","refresh"}`: rotates the refresh token.
@@ -165,7 +171,11 @@ impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
 
     /// The realm named in `WWW-Authenticate` challenges (default `api`).
     pub fn realm(mut self, realm: &str) -> Self {
-        self.realm = realm.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect::<String>().into();
+        self.realm = realm
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect::<String>()
+            .into();
         self
     }
 
@@ -201,7 +211,8 @@ impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
                     Some(c) => c.read(&parts.headers)?,
                     None => None,
                 };
-                let b: RefreshBody = body::parse_json(&parts.headers, &bytes, from_cookie.is_some())?;
+                let b: RefreshBody =
+                    body::parse_json(&parts.headers, &bytes, from_cookie.is_some())?;
                 let token = b
                     .refresh
                     .as_deref()
@@ -214,7 +225,8 @@ impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
                     self.sessions.logout(token).await?;
                     let mut res = json(StatusCode::OK, &Empty {});
                     if let Some(c) = &self.cookie {
-                        res.headers_mut().append(http::header::SET_COOKIE, c.clear());
+                        res.headers_mut()
+                            .append(http::header::SET_COOKIE, c.clear());
                     }
                     Ok(res)
                 }
@@ -224,12 +236,13 @@ impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
 }
 
 fn pair_response<B: From<Bytes>>(pair: &TokenPair, cookie: Option<&RefreshCookie>) -> Response<B> {
-    let body = PairBody { access: &pair.access, refresh: cookie.is_none().then_some(pair.refresh.as_str()) };
+    let body = PairBody {
+        access: &pair.access,
+        refresh: cookie.is_none().then_some(pair.refresh.as_str()),
+    };
     let mut res = json(StatusCode::OK, &body);
-    if let Some(c) = cookie {
-        if let Some(v) = c.set(pair) {
-            res.headers_mut().append(http::header::SET_COOKIE, v);
-        }
+    if let Some(v) = cookie.and_then(|c| c.set(pair)) {
+        res.headers_mut().append(http::header::SET_COOKIE, v);
     }
     res
 }
@@ -254,7 +267,10 @@ where
         let this = self.clone();
         Box::pin(async move {
             let realm = this.realm.clone();
-            Ok(this.handle(req).await.unwrap_or_else(|e| error_response(&e, &realm)))
+            Ok(this
+                .handle(req)
+                .await
+                .unwrap_or_else(|e| error_response(&e, &realm)))
         })
     }
 }

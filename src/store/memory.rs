@@ -58,7 +58,13 @@ impl MemoryStore {
 impl TokenStore for MemoryStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut tokens = HashMap::with_capacity(2);
-        tokens.insert(s.jti, TokenState { used_at: None, expires_at: s.token_expires_at.min(s.session_expires_at) });
+        tokens.insert(
+            s.jti,
+            TokenState {
+                used_at: None,
+                expires_at: s.token_expires_at.min(s.session_expires_at),
+            },
+        );
         let session = Session {
             state: SessionState {
                 user_id: s.user_id.clone(),
@@ -74,12 +80,17 @@ impl TokenStore for MemoryStore {
             tokens,
         };
         match self.sessions.entry(s.session_id) {
-            dashmap::Entry::Occupied(_) => return Err(StoreError::new("session id already exists")),
+            dashmap::Entry::Occupied(_) => {
+                return Err(StoreError::new("session id already exists"));
+            }
             dashmap::Entry::Vacant(v) => {
                 v.insert(session);
             }
         }
-        self.by_user.entry(s.user_id.clone()).or_default().insert(s.session_id);
+        self.by_user
+            .entry(s.user_id.clone())
+            .or_default()
+            .insert(s.session_id);
         Ok(())
     }
 
@@ -95,10 +106,20 @@ impl TokenStore for MemoryStore {
             Decision::Rotate | Decision::RotateWithinGrace => {
                 // Rotate marks the presented (live) token used; grace marks the
                 // current live token superseded. Either way the old live token is used.
-                if let Some(live) = session.state.live_jti.and_then(|j| session.tokens.get_mut(&j)) {
+                if let Some(live) = session
+                    .state
+                    .live_jti
+                    .and_then(|j| session.tokens.get_mut(&j))
+                {
                     live.used_at = Some(req.now);
                 }
-                session.tokens.insert(req.successor_jti, TokenState { used_at: None, expires_at });
+                session.tokens.insert(
+                    req.successor_jti,
+                    TokenState {
+                        used_at: None,
+                        expires_at,
+                    },
+                );
                 session.state.live_parent = Some(req.jti);
                 session.state.live_jti = Some(req.successor_jti);
                 session.last_rotated_at = req.now;
@@ -113,7 +134,9 @@ impl TokenStore for MemoryStore {
     }
 
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
-        let Some(mut s) = self.sessions.get_mut(&session_id) else { return Ok(false) };
+        let Some(mut s) = self.sessions.get_mut(&session_id) else {
+            return Ok(false);
+        };
         if s.state.revoked {
             return Ok(false);
         }
@@ -129,7 +152,11 @@ impl TokenStore for MemoryStore {
             .entry(user_id.to_owned())
             .and_modify(|c| *c = (*c).max(now))
             .or_insert(now);
-        let ids: Vec<Uuid> = self.by_user.get(user_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let ids: Vec<Uuid> = self
+            .by_user
+            .get(user_id)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         let mut revoked = 0;
         for id in ids {
             if self.revoke_session(id, now).await? {
@@ -139,7 +166,12 @@ impl TokenStore for MemoryStore {
         Ok(revoked)
     }
 
-    async fn is_revoked(&self, session_id: Uuid, user_id: &str, issued_at: u64) -> Result<bool, StoreError> {
+    async fn is_revoked(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        issued_at: u64,
+    ) -> Result<bool, StoreError> {
         let session_ok = self
             .sessions
             .get(&session_id)
@@ -147,11 +179,18 @@ impl TokenStore for MemoryStore {
         if !session_ok {
             return Ok(true);
         }
-        Ok(self.user_cutoff.get(user_id).is_some_and(|c| issued_at < *c))
+        Ok(self
+            .user_cutoff
+            .get(user_id)
+            .is_some_and(|c| issued_at < *c))
     }
 
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-        let ids: Vec<Uuid> = self.by_user.get(user_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let ids: Vec<Uuid> = self
+            .by_user
+            .get(user_id)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         let mut out: Vec<SessionInfo> = ids
             .into_iter()
             .filter_map(|id| {
@@ -161,13 +200,15 @@ impl TokenStore for MemoryStore {
                     .live_jti
                     .and_then(|j| s.tokens.get(&j))
                     .is_some_and(|t| t.used_at.is_none() && now < t.expires_at);
-                (!s.state.revoked && now < s.state.expires_at && live_token_ok).then(|| SessionInfo {
-                    session_id: id,
-                    user_id: s.state.user_id.clone(),
-                    created_at: s.created_at,
-                    last_rotated_at: s.last_rotated_at,
-                    expires_at: s.state.expires_at,
-                    label: s.label.clone(),
+                (!s.state.revoked && now < s.state.expires_at && live_token_ok).then(|| {
+                    SessionInfo {
+                        session_id: id,
+                        user_id: s.state.user_id.clone(),
+                        created_at: s.created_at,
+                        last_rotated_at: s.last_rotated_at,
+                        expires_at: s.state.expires_at,
+                        label: s.label.clone(),
+                    }
                 })
             })
             .collect();
@@ -185,7 +226,8 @@ impl TokenStore for MemoryStore {
                 return false;
             }
             let before = s.tokens.len();
-            s.tokens.retain(|_, t| t.used_at.is_some() || now < t.expires_at);
+            s.tokens
+                .retain(|_, t| t.used_at.is_some() || now < t.expires_at);
             removed += (before - s.tokens.len()) as u64;
             true
         });
