@@ -588,7 +588,9 @@ pub(crate) fn from_db(secs: i64) -> u64 {
 
 /// Implements [`TokenStore`](crate::TokenStore) for a SQL store: the one
 /// transaction flow every database runs. The store type has a `pool` field
-/// (`sqlx::Pool<DB>`) and a `core` field ([`Core`]); the database's `Uuid`,
+/// (`sqlx::Pool<DB>`), a `core` field ([`Core`]) and an `async fn writer(&self)`
+/// whose guard, held across a write transaction, queues the process's writers
+/// (SQLite) or is `None` (databases with row locks); the database's `Uuid`,
 /// `i64`, `Option<i64>`, `String` and `Option<String>` mappings do the rest.
 macro_rules! impl_sql_token_store {
     ($store:ty) => {
@@ -603,6 +605,7 @@ macro_rules! impl_sql_token_store {
                 let token_expires_at = s.token_expires_at.min(s.session_expires_at);
                 self.core
                     .run("create_session", || async {
+                        let _writer = self.writer().await;
                         let mut tx = self.pool.begin_with(q.begin).await?;
                         ::sqlx::query(Core::sql(&q.insert_session))
                             .bind(s.session_id)
@@ -639,6 +642,7 @@ macro_rules! impl_sql_token_store {
                 let q = &self.core.q;
                 self.core
                     .run("rotate", || async {
+                        let _writer = self.writer().await;
                         let mut tx = self.pool.begin_with(q.begin).await?;
                         // The session row is locked first: every rotation of this
                         // session queues here, so the read below is current.
@@ -750,6 +754,7 @@ macro_rules! impl_sql_token_store {
                 let q = &self.core.q;
                 self.core
                     .run("revoke_session", || async {
+                        let _writer = self.writer().await;
                         let n = ::sqlx::query(Core::sql(&q.revoke_session))
                             .bind(to_db(now))
                             .bind(session_id)
@@ -770,6 +775,7 @@ macro_rules! impl_sql_token_store {
                 let q = &self.core.q;
                 self.core
                     .run("revoke_user", || async {
+                        let _writer = self.writer().await;
                         let mut tx = self.pool.begin_with(q.begin).await?;
                         // The cutoff first: no older token of the user passes the
                         // revocation check once this commits.
@@ -868,6 +874,7 @@ macro_rules! impl_sql_token_store {
                     let (tokens, sessions) = self
                         .core
                         .run("purge_expired", || async {
+                            let _writer = self.writer().await;
                             let mut tx = self.pool.begin_with(q.begin).await?;
                             let ids: ::std::vec::Vec<::uuid::Uuid> =
                                 ::sqlx::query(Core::sql(&q.purge_pick_sessions))
@@ -910,6 +917,7 @@ macro_rules! impl_sql_token_store {
                     let n = self
                         .core
                         .run("purge_expired", || async {
+                            let _writer = self.writer().await;
                             Ok(::sqlx::query(Core::sql(&q.purge_tokens))
                                 .bind(to_db(now))
                                 .bind(i64::from(batch))

@@ -146,6 +146,9 @@ impl MySqlStore {
         &self.pool
     }
 
+    /// Writers need no queue here: row locks order them.
+    async fn writer(&self) {}
+
     /// The store's table names.
     pub fn table_names(&self) -> &TableNames {
         &self.core.tables

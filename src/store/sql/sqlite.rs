@@ -29,6 +29,10 @@ use crate::token::now_secs;
 pub struct SqliteStore {
     pool: SqlitePool,
     core: Core,
+    /// SQLite has one writer at a time: this process's writers queue here
+    /// instead of polling the database's busy handler (other processes still
+    /// meet the busy timeout).
+    writers: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -48,6 +52,7 @@ impl SqliteStore {
         SqliteStore {
             pool,
             core: Core::new(Dialect::Sqlite, SqlStoreOptions::default()),
+            writers: Default::default(),
         }
     }
 
@@ -56,6 +61,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             core: Core::checked(Dialect::Sqlite, options)?,
+            writers: Default::default(),
         })
     }
 
@@ -88,7 +94,11 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
-        Ok(SqliteStore { pool, core })
+        Ok(SqliteStore {
+            pool,
+            core,
+            writers: Default::default(),
+        })
     }
 
     /// Creates or upgrades the store's tables; idempotent, and safe to run from
@@ -129,6 +139,11 @@ impl SqliteStore {
     /// The connection pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Held across a write transaction: one writer of this process at a time.
+    async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writers.lock().await
     }
 
     /// The store's table names.
