@@ -1045,3 +1045,66 @@ fn every_refusal_is_a_401_token_error() {
     assert_eq!(e.status(), http::StatusCode::UNAUTHORIZED);
     assert_eq!(e.code(), "invalid_token");
 }
+
+#[test]
+fn deeply_nested_json_never_overflows_the_stack() {
+    let jwt = Jwt::builder()
+        .signing_key(Key::hmac("hs", HS256, SECRET).unwrap())
+        .max_token_size(64 * 1024)
+        .build()
+        .unwrap();
+    let body = claims(Access, json!({}));
+    let nest =
+        |open: &str, close: &str, n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
+    let deep = format!(
+        "{},\"x\":{}}}",
+        &body[..body.len() - 1],
+        nest("[", "]", 20_000)
+    );
+    let t = hs(&header(Access), &deep);
+    // Claims the crate does not read are skipped without recursion...
+    check(&jwt, &t, Access).unwrap();
+    // ...and an application type that reads them meets serde_json's depth limit.
+    assert_eq!(
+        jwt.validate_at::<Value>(&t, Access, NOW).unwrap_err(),
+        TokenError::Json
+    );
+    let deep_header = format!(
+        r#"{{"alg":"HS256","typ":"at+jwt","kid":"hs","x":{}}}"#,
+        nest("{\"a\":", "}", 5_000)
+    );
+    check(&jwt, &hs(&deep_header, &body), Access).unwrap();
+    // Unbalanced nesting is not JSON.
+    let broken = format!("{},\"x\":{}}}", &body[..body.len() - 1], "[".repeat(20_000));
+    assert_eq!(
+        refused(&jwt, &hs(&header(Access), &broken), Access),
+        TokenError::Json
+    );
+}
+
+#[test]
+fn verify_signature_checks_a_foreign_jws_without_reading_its_payload() {
+    let key = Key::hmac("hs", HS256, SECRET).unwrap();
+    let h = json!({"alg": "HS256", "kid": "hs"}).to_string();
+    // Any payload bytes, even empty: a JWS, not a JWT.
+    for payload in [&b""[..], b"not json", b"\x00\xff"] {
+        let t = sign_input(HS256, &hmac_key(), &format!("{}.{}", b64(&h), b64(payload)));
+        assert_eq!(tower_jwt_auth::verify_signature(&t, &key), Ok(()));
+    }
+    // ...but a JWT never has an empty payload.
+    let empty = sign_input(HS256, &hmac_key(), &format!("{}.", b64(header(Access))));
+    assert_eq!(refused(&jwt(), &empty, Access), TokenError::Malformed);
+    // A kid naming another key, and a payload spelled non-canonically.
+    let other = json!({"alg": "HS256", "kid": "other"}).to_string();
+    let t = sign_input(HS256, &hmac_key(), &format!("{}.{}", b64(&other), b64("x")));
+    assert_eq!(
+        tower_jwt_auth::verify_signature(&t, &key),
+        Err(TokenError::UnknownKey)
+    );
+    let bent = with_trailing_bits(&b64("xy"));
+    let t = sign_input(HS256, &hmac_key(), &format!("{}.{bent}", b64(&h)));
+    assert_eq!(
+        tower_jwt_auth::verify_signature(&t, &key),
+        Err(TokenError::Base64)
+    );
+}
