@@ -448,9 +448,8 @@ impl KeySet {
     /// still verifies live tokens or give one `kid` two meanings to every JWKS
     /// cache that has seen it.
     pub(crate) fn rotated(&self, next: Key) -> Result<Self, ConfigError> {
-        if self.find(&next.kid).is_some() {
-            return Err(ConfigError::DuplicateKid(next.kid));
-        }
+        // `verifying` still holds every kid, the current signing key's included:
+        // `new` refuses `next` if its kid is among them.
         KeySet::new(next, self.verifying.clone())
     }
 
