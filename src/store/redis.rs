@@ -370,23 +370,28 @@ impl RedisStoreBuilder {
         }
     }
 
-    /// Connects now: an unreachable Redis is an error here.
+    /// Connects now and loads the scripts (`SCRIPT LOAD`): an unreachable Redis
+    /// is an error here. Later calls send only the scripts' hashes.
     pub async fn build(mut self) -> Result<RedisStore, StoreError> {
         self.check()?;
-        match std::mem::replace(&mut self.source, Source::None) {
-            Source::None => Err(StoreError::new(
-                "no Redis URL or connection manager configured",
-            )),
-            Source::Manager(m) => Ok(self.finish(m, None)),
+        let store = match std::mem::replace(&mut self.source, Source::None) {
+            Source::None => {
+                return Err(StoreError::new(
+                    "no Redis URL or connection manager configured",
+                ));
+            }
+            Source::Manager(m) => self.finish(m, None),
             Source::Url(url) => {
                 let client = Self::client(&url)?;
                 let config = self.config.take().unwrap_or_else(default_connection_config);
                 let con = ConnectionManager::new_with_config(client, config)
                     .await
                     .map_err(redis_err)?;
-                Ok(self.finish(con, Some(url)))
+                self.finish(con, Some(url))
             }
-        }
+        };
+        store.load_scripts().await?;
+        Ok(store)
     }
 
     /// Builds without connecting: the connection is made on first use, so an app
@@ -505,6 +510,18 @@ impl RedisStore {
     /// The key prefix.
     pub fn key_prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Loads every script into Redis's script cache. Not needed for correctness:
+    /// a script missing from the cache (`NOSCRIPT`, after a restart or a
+    /// `SCRIPT FLUSH`) is loaded again on its next call.
+    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+        let mut con = self.con.clone();
+        let s = &self.scripts;
+        for script in [&s.create, &s.rotate, &s.revoke, &s.revoke_user, &s.purge] {
+            script.load_async(&mut con).await.map_err(redis_err)?;
+        }
+        Ok(())
     }
 
     /// A clone of the connection manager (cheap; it shares the connection).
