@@ -203,8 +203,8 @@ impl Key {
     /// A verification-only key from a public JWK. Its `kid` and `alg` are required;
     /// symmetric (`oct`) JWKs are refused, and so are JWKs meant for something
     /// else than verifying signatures (`use` other than `sig`, `key_ops` without
-    /// `verify`), RSA moduli under 2048 bits and EC/OKP coordinates of the wrong
-    /// length for their curve.
+    /// `verify`), RSA moduli outside 2048 to 8192 bits and EC/OKP coordinates of
+    /// the wrong length for their curve.
     ///
     /// ```
     /// use tower_jwt_auth::{Key, Algorithm};
@@ -362,7 +362,7 @@ impl Key {
 pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;
 
 /// Whether a public JWK is a well-formed key for `alg`: the right key type and
-/// curve, coordinates of the curve's length, an RSA modulus of 2048 bits or more
+/// curve, coordinates of the curve's length, an RSA modulus of 2048 to 8192 bits
 /// (RFC 7518 §3.3).
 fn jwk_fits(jwk: &Jwk, alg: Algorithm) -> bool {
     use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve as C};
@@ -378,7 +378,9 @@ fn jwk_fits(jwk: &Jwk, alg: Algorithm) -> bool {
                 n.first()
                     .map_or(0, |top| n.len() * 8 - top.leading_zeros() as usize)
             });
-            family_of(a).ok() == Some(AlgorithmFamily::Rsa) && bits >= 2048 && !p.e.is_empty()
+            family_of(a).ok() == Some(AlgorithmFamily::Rsa)
+                && (2048..=MAX_SIGNATURE_LEN * 8).contains(&bits)
+                && !p.e.is_empty()
         }
         _ => false,
     }

@@ -420,6 +420,12 @@ fn weak_or_misused_jwks_refuse_to_build() {
         matches!(build(&small), Err(ConfigError::KeyMismatch { .. })),
         "RSA under 2048 bits"
     );
+    let mut huge = jwk.clone();
+    huge["n"] = Value::from(URL_SAFE_NO_PAD.encode([0xc5u8; 1025])); // 8200 bits
+    assert!(
+        matches!(build(&huge), Err(ConfigError::KeyMismatch { .. })),
+        "RSA over 8192 bits"
+    );
     let mut enc = jwk.clone();
     enc["use"] = Value::from("enc");
     assert!(matches!(build(&enc), Err(ConfigError::KeyMismatch { .. })));
