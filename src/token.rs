@@ -76,6 +76,9 @@ pub enum IssueError {
     /// Serialization or signing failed.
     #[error("could not sign the token")]
     Signing,
+    /// The user id is empty: validation refuses such a token, so none is minted.
+    #[error("the user id is empty")]
+    EmptyUserId,
 }
 
 /// What goes into one token besides the custom claims.
@@ -92,6 +95,9 @@ impl Jwt {
     /// Signs one token with the current signing key.
     pub(crate) fn mint<C: Serialize>(&self, m: Mint<'_>, custom: &C) -> Result<String, IssueError> {
         let s = self.settings();
+        if m.user_id.is_empty() {
+            return Err(IssueError::EmptyUserId);
+        }
         let mut payload = match serde_json::to_value(custom).map_err(|_| IssueError::Signing)? {
             serde_json::Value::Object(map) => map,
             serde_json::Value::Null => serde_json::Map::new(),
@@ -286,9 +292,9 @@ impl Jwt {
 ///
 /// The header and signature steps of [`Jwt::validate`], on their own (for test
 /// vectors and for apps that check foreign JWS objects): canonical unpadded
-/// base64url in three parts (only the payload may be empty), a JSON-object header without duplicate
-/// keys, no `jku`/`x5u`/`x5c`/`jwk`, no `crit`, `alg` equal to the key's
-/// algorithm, a `kid` (when present) equal to the key's, then
+/// base64url in three parts (only the payload may be empty), a JSON-object
+/// header without duplicate keys, no `jku`/`x5u`/`x5c`/`jwk`, no `crit`, `alg`
+/// equal to the key's algorithm, a `kid` (when present) equal to the key's, then
 /// [`Key::verify`](crate::Key::verify). The payload is not read: it need not be
 /// a claim set.
 ///

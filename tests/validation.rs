@@ -936,6 +936,11 @@ fn custom_claims_cannot_take_registered_names_at_issue_time() {
         jwt.issue_pair("u1", &json!("x")),
         Err(IssueError::NotAnObject)
     ));
+    // An empty user id would mint a token that validates nowhere.
+    assert!(matches!(
+        jwt.issue_pair("", &NoCustomClaims),
+        Err(IssueError::EmptyUserId)
+    ));
     // Custom claims that do not collide travel and come back.
     let pair = jwt.issue_pair("u1", &json!({"role": "admin"})).unwrap();
     let c = jwt.validate::<Value>(&pair.access, Access).unwrap();
