@@ -16,5 +16,7 @@ pub(crate) fn ensure_provider() -> Result<(), ConfigError> {
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
     // Installing fails harmlessly when the application installed one first; what
     // matters is that a provider is now in place.
-    CryptoProvider::try_get_default().map(|_| ()).ok_or(ConfigError::NoCryptoBackend)
+    CryptoProvider::try_get_default()
+        .map(|_| ())
+        .ok_or(ConfigError::NoCryptoBackend)
 }
