@@ -31,7 +31,14 @@ mod sessions;
 pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
 pub use refresh::{RefreshCookie, SessionEndpoint};
 pub use response::error_response;
-pub use sessions::{CustomClaims, Sessions};
+pub use sessions::{ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims, Sessions};
+pub mod events;
+pub mod metrics;
+pub mod purge;
+pub mod sliding;
+pub use events::{SessionEvent, SessionEvents};
+pub use purge::PurgeTask;
+pub use sliding::{SlidingEndpoint, SlidingToken, SlidingTokens};
 #[cfg(feature = "test-util")]
 pub mod conformance;
 

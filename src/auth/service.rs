@@ -15,6 +15,7 @@ use super::source::TokenSource;
 use crate::claims::{Claims, TokenKind};
 use crate::config::Jwt;
 use crate::error::{AuthError, TokenError};
+use crate::metrics::{self, StoreOp};
 use crate::store::TokenStore;
 use crate::user::{UserLookup, UserResolver};
 
@@ -127,19 +128,17 @@ where
         let claims: Claims<C> = match cfg.source.extract(req.headers()) {
             Ok(Some(token)) => match cfg.jwt.validate(&token, TokenKind::Access) {
                 Ok(claims) => claims,
-                Err(e) => {
-                    return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e.into())));
-                }
+                Err(e) => return refuse(&self.rejection, e.into()),
             },
-            Ok(None) if cfg.optional => return ResponseFuture::inner(self.inner.call(req)),
-            Ok(None) => {
-                return ResponseFuture::rejected(Ok(self
-                    .rejection
-                    .on_rejection(&AuthError::MissingToken)));
+            Ok(None) if cfg.optional => {
+                metrics::validation_anonymous();
+                return ResponseFuture::inner(self.inner.call(req));
             }
-            Err(e) => return ResponseFuture::rejected(Ok(self.rejection.on_rejection(&e))),
+            Ok(None) => return refuse(&self.rejection, AuthError::MissingToken),
+            Err(e) => return refuse(&self.rejection, e),
         };
         if cfg.revocation.is_none() && cfg.user.is_none() {
+            metrics::validation_accepted();
             req.extensions_mut().insert(claims);
             return ResponseFuture::inner(self.inner.call(req));
         }
@@ -157,7 +156,11 @@ where
         ResponseFuture::checking(Box::pin(async move {
             let checked: Result<Option<Inserter>, AuthError> = async {
                 if let Some(store) = store
-                    && store.is_revoked(session_id, &user_id, iat).await?
+                    && metrics::timed(
+                        StoreOp::IsRevoked,
+                        store.is_revoked(session_id, &user_id, iat),
+                    )
+                    .await?
                 {
                     return Err(TokenError::Revoked.into());
                 }
@@ -169,13 +172,26 @@ where
             .await;
             match checked {
                 Ok(insert) => {
+                    metrics::validation_accepted();
                     if let Some(insert) = insert {
                         insert(req.extensions_mut());
                     }
                     svc.call(req).await
                 }
-                Err(e) => Ok(rejection.on_rejection(&e)),
+                Err(e) => {
+                    metrics::validation_refused(&e);
+                    Ok(rejection.on_rejection(&e))
+                }
             }
         }))
     }
+}
+
+/// The rejection response for a request refused before the inner service.
+fn refuse<F, B, E, R: OnRejection<B>>(rejection: &R, e: AuthError) -> ResponseFuture<F>
+where
+    F: std::future::Future<Output = Result<Response<B>, E>>,
+{
+    metrics::validation_refused(&e);
+    ResponseFuture::rejected(Ok(rejection.on_rejection(&e)))
 }
