@@ -30,6 +30,9 @@ pub(crate) struct Settings {
 
 struct Inner {
     keys: ArcSwap<KeySet>,
+    /// Serializes key changes (read, modify, store) so two concurrent changes
+    /// cannot lose one another; readers never take it.
+    key_change: std::sync::Mutex<()>,
     settings: Settings,
 }
 
@@ -95,6 +98,7 @@ impl Jwt {
     /// Makes `next` the signing key. The previous signing key keeps verifying the
     /// tokens it signed until [`Jwt::retire_key`] removes it, so nobody is logged out.
     pub fn rotate_signing_key(&self, next: Key) -> Result<(), ConfigError> {
+        let _change = self.lock_key_change();
         let set = self.keys().rotated(next)?;
         self.inner.keys.store(Arc::new(set));
         Ok(())
@@ -102,6 +106,7 @@ impl Jwt {
 
     /// Adds a verification-only key (e.g. another service's public key).
     pub fn add_verification_key(&self, key: Key) -> Result<(), ConfigError> {
+        let _change = self.lock_key_change();
         let cur = self.keys();
         let mut others: Vec<Key> = cur
             .kids()
@@ -118,6 +123,7 @@ impl Jwt {
     /// Removes a verification key: tokens under its `kid` are refused from now on.
     /// Returns `false` for an unknown `kid` or the current signing key.
     pub fn retire_key(&self, kid: &str) -> bool {
+        let _change = self.lock_key_change();
         match self.keys().retired(kid) {
             Some(set) => {
                 self.inner.keys.store(Arc::new(set));
@@ -125,6 +131,11 @@ impl Jwt {
             }
             None => false,
         }
+    }
+
+    fn lock_key_change(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded data is `()`: a panic elsewhere cannot leave it inconsistent.
+        self.inner.key_change.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The public verification keys as a JWKS document (`kid`, `alg`, `use: sig`).
@@ -387,6 +398,7 @@ impl JwtBuilder {
         Ok(Jwt {
             inner: Arc::new(Inner {
                 keys: ArcSwap::from_pointee(keys),
+                key_change: std::sync::Mutex::new(()),
                 settings,
             }),
         })

@@ -558,3 +558,26 @@ fn key_verify_is_pinned_to_the_key_algorithm() {
     assert!(!es.verify(msg, &mac));
     assert!(es.verification_only().sign(msg).is_none());
 }
+
+/// Key changes are serialized: concurrent additions are never lost.
+#[test]
+fn concurrent_key_changes_are_not_lost() {
+    let jwt = tower_jwt_auth::Jwt::builder()
+        .signing_key(Key::hmac("s", Algorithm::HS256, [1u8; 32]).unwrap())
+        .build()
+        .unwrap();
+    let pem = include_str!("keys/es256.pub.pem");
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let jwt = jwt.clone();
+            scope.spawn(move || {
+                for i in 0..25 {
+                    let key = Key::from_public_pem(format!("k{t}-{i}"), Algorithm::ES256, pem).unwrap();
+                    jwt.add_verification_key(key).unwrap();
+                }
+            });
+        }
+    });
+    let jwks = jwt.jwks();
+    assert_eq!(jwks.keys.len(), 200, "every concurrent addition is kept");
+}
