@@ -1234,27 +1234,55 @@ async fn key_file_is_used() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_requests_in_flight() {
     let mut server = Server::start(&[("DATABASE_URL", "memory")]);
-    let api = server.api();
-    assert_eq!(api.register("frank").await.status, StatusCode::CREATED);
-    // A login hashes a password (deliberately slow): still in flight at SIGTERM.
-    let login = tokio::spawn({
-        let api = api.clone();
-        async move { api.login("frank").await.status }
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // A registration whose body is still arriving when SIGTERM comes.
+    let body = json!({ "username": "frank", "password": PASSWORD }).to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/users/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     sigterm(server.pid());
-    assert_eq!(
-        login.await.unwrap(),
-        StatusCode::OK,
-        "the request in flight finished"
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    conn.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight finished: {answer}"
     );
     let status = server
         .wait_exit(Duration::from_secs(20))
         .expect("the server exits after SIGTERM");
     assert!(status.success(), "{status:?}");
     // And new connections are refused.
-    let addr = server.base.trim_start_matches("http://").to_owned();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// Sessions in Redis (`REDIS_URL`), users in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_every_route() {
+    let url = common::service_url(common::REDIS_URL.0, common::REDIS_URL.1);
+    if let Err(e) = tower_jwt_auth::RedisStore::connect(&url).await {
+        return common::unavailable("Redis", e).unwrap_or(());
+    }
+    // A prefix of its own (keys `e2e_..._jwt_auth:*`), and sessions short enough
+    // that Redis forgets them soon after the test.
+    let prefix = format!("{}_", &common::unique_name("e2e")[..16]);
+    let server = Server::start(&[
+        ("DATABASE_URL", "memory"),
+        ("REDIS_URL", &url),
+        ("TABLE_PREFIX", &prefix),
+        ("SESSION_MAX_AGE_SECS", "600"),
+    ]);
+    scenario(&server, Db::None, &prefix).await;
 }
 
 /// A reuse grace window lets the immediate predecessor be exchanged once more.

@@ -40,13 +40,13 @@ use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_jwt_auth::{
-    Jwt, MemoryStore, MySqlStore, PgStore, RedisStore, Sessions, SqlStoreOptions, SqliteStore,
-    StoreError, TokenStore,
+    Jwt, MemoryStore, MySqlStore, PgStore, PurgeTask, RedisStore, Sessions, SqlStoreOptions,
+    SqliteStore, StoreError, TokenStore,
 };
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -145,7 +145,8 @@ async fn run(config: Config) -> Result<(), Fatal> {
     let passwords = Passwords::new(4);
     let warm = passwords.clone();
     tokio::task::spawn_blocking(move || warm.warm_up());
-    tokio::spawn(purge_expired(store));
+    // Expired sessions and tokens go away without a cron job (SimpleJWT needs one).
+    let purge = PurgeTask::start(store, PURGE_EVERY);
 
     let app = routes::app(AppState {
         sessions,
@@ -174,7 +175,8 @@ async fn run(config: Config) -> Result<(), Fatal> {
         result = serve => result.map_err(Fatal::Serve)?,
         () = deadline => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
-    tracing::info!("stopped");
+    let purged = purge.stop().await;
+    tracing::info!(?purged, "stopped");
     Ok(())
 }
 
@@ -286,23 +288,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out.replace('\n', " ")
-}
-
-/// Deletes expired sessions and tokens now and then (SimpleJWT leaves this to a cron job).
-async fn purge_expired(store: Arc<dyn TokenStore>) {
-    let mut every = tokio::time::interval(PURGE_EVERY);
-    loop {
-        every.tick().await;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        match store.purge_expired(now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "purged expired refresh tokens"),
-            Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM, and tells `stopping`.
