@@ -36,6 +36,11 @@
 //! batches of [`SqlStoreOptions::purge_batch_size`] rows, one short transaction
 //! each, so it never holds a lock on the tables for long.
 
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code, unused_imports, unused_macros)
+)]
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -288,12 +293,8 @@ impl Dialect {
             Dialect::Postgres => matches!(code, "40001" | "40P01" | "55P03"),
             // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes
             Dialect::Sqlite => code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
-            // SQLSTATE 40001 is ER_LOCK_DEADLOCK; 1205 is a lock wait timeout
-            Dialect::MySql => {
-                code == "40001"
-                    || db.message().contains("Lock wait timeout")
-                    || db.message().contains("try restarting transaction")
-            }
+            // ER_LOCK_DEADLOCK (SQLSTATE 40001) and ER_LOCK_WAIT_TIMEOUT
+            Dialect::MySql => code == "40001" || mysql_lock_wait_timeout(db),
         }
     }
 
@@ -303,6 +304,21 @@ impl Dialect {
             Dialect::Postgres => &[(1, include_str!("migrations/postgres/0001_initial.sql"))],
             Dialect::MySql => &[(1, include_str!("migrations/mysql/0001_initial.sql"))],
         }
+    }
+}
+
+/// MySQL's lock wait timeout (1205), which rolls back only the statement: the
+/// transaction is abandoned and run again.
+fn mysql_lock_wait_timeout(db: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "mysql")]
+    {
+        db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| e.number() == 1205)
+    }
+    #[cfg(not(feature = "mysql"))]
+    {
+        let _ = db;
+        false
     }
 }
 
@@ -523,6 +539,7 @@ impl Core {
     }
 
     /// A key naming this store's tables, for the databases' migration locks.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) fn lock_key(&self) -> String {
         format!("tower_jwt_auth:{}", self.options.table_prefix)
     }

@@ -95,6 +95,10 @@ enum Backend {
     Postgres(sqlx::PgPool),
     #[cfg(feature = "mysql")]
     MySql(sqlx::MySqlPool),
+    /// Built without any database feature: nothing can construct a resolver.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+    #[allow(dead_code)]
+    None,
 }
 
 /// A [`UserResolver`] on the app's users table: a user is active when a row has
@@ -281,72 +285,80 @@ impl<Id: SqlUserId> UserResolver for SqlUsers<Id> {
     type User = Id;
 
     async fn resolve(&self, id: &Id) -> Result<UserLookup<Id>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(self.sql.clone());
-        let value = id.id_value();
-        let fail = |e: sqlx::Error| StoreError::with_source("user lookup failed", e);
-        let found: Option<Option<bool>> = if self.has_active {
-            match &self.backend {
-                #[cfg(feature = "sqlite")]
-                Backend::Sqlite(pool) => {
-                    let q = sqlx::query_scalar(sql);
-                    bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(fail)?
+        #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+        {
+            let _ = id;
+            Err(StoreError::new("built without a SQL database feature"))
+        }
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        {
+            let sql = sqlx::AssertSqlSafe(self.sql.clone());
+            let value = id.id_value();
+            let fail = |e: sqlx::Error| StoreError::with_source("user lookup failed", e);
+            let found: Option<Option<bool>> = if self.has_active {
+                match &self.backend {
+                    #[cfg(feature = "sqlite")]
+                    Backend::Sqlite(pool) => {
+                        let q = sqlx::query_scalar(sql);
+                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
+                            .fetch_optional(pool)
+                            .await
+                            .map_err(fail)?
+                    }
+                    #[cfg(feature = "postgres")]
+                    Backend::Postgres(pool) => {
+                        let q = sqlx::query_scalar(sql);
+                        bind_id!(q, value, |u: Uuid| u)
+                            .fetch_optional(pool)
+                            .await
+                            .map_err(fail)?
+                    }
+                    #[cfg(feature = "mysql")]
+                    Backend::MySql(pool) => {
+                        let q = sqlx::query_scalar(sql);
+                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
+                            .fetch_optional(pool)
+                            .await
+                            .map_err(fail)?
+                    }
                 }
-                #[cfg(feature = "postgres")]
-                Backend::Postgres(pool) => {
-                    let q = sqlx::query_scalar(sql);
-                    bind_id!(q, value, |u: Uuid| u)
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(fail)?
-                }
-                #[cfg(feature = "mysql")]
-                Backend::MySql(pool) => {
-                    let q = sqlx::query_scalar(sql);
-                    bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(fail)?
-                }
-            }
-        } else {
-            let present = match &self.backend {
-                #[cfg(feature = "sqlite")]
-                Backend::Sqlite(pool) => {
-                    let q = sqlx::query(sql);
-                    bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(fail)?
-                        .is_some()
-                }
-                #[cfg(feature = "postgres")]
-                Backend::Postgres(pool) => {
-                    let q = sqlx::query(sql);
-                    bind_id!(q, value, |u: Uuid| u)
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(fail)?
-                        .is_some()
-                }
-                #[cfg(feature = "mysql")]
-                Backend::MySql(pool) => {
-                    let q = sqlx::query(sql);
-                    bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                        .fetch_optional(pool)
-                        .await
-                        .map_err(fail)?
-                        .is_some()
-                }
+            } else {
+                let present = match &self.backend {
+                    #[cfg(feature = "sqlite")]
+                    Backend::Sqlite(pool) => {
+                        let q = sqlx::query(sql);
+                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
+                            .fetch_optional(pool)
+                            .await
+                            .map_err(fail)?
+                            .is_some()
+                    }
+                    #[cfg(feature = "postgres")]
+                    Backend::Postgres(pool) => {
+                        let q = sqlx::query(sql);
+                        bind_id!(q, value, |u: Uuid| u)
+                            .fetch_optional(pool)
+                            .await
+                            .map_err(fail)?
+                            .is_some()
+                    }
+                    #[cfg(feature = "mysql")]
+                    Backend::MySql(pool) => {
+                        let q = sqlx::query(sql);
+                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
+                            .fetch_optional(pool)
+                            .await
+                            .map_err(fail)?
+                            .is_some()
+                    }
+                };
+                present.then_some(Some(true))
             };
-            present.then_some(Some(true))
-        };
-        Ok(match found {
-            None => UserLookup::Missing,
-            Some(Some(true)) => UserLookup::Active(id.clone()),
-            Some(_) => UserLookup::Inactive,
-        })
+            Ok(match found {
+                None => UserLookup::Missing,
+                Some(Some(true)) => UserLookup::Active(id.clone()),
+                Some(_) => UserLookup::Inactive,
+            })
+        }
     }
 }
