@@ -509,7 +509,11 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         }
     }
 
-    async fn revoke_one(&self, user_id: &str, session_id: Uuid) -> Result<bool, StoreError> {
+    pub(crate) async fn revoke_one(
+        &self,
+        user_id: &str,
+        session_id: Uuid,
+    ) -> Result<bool, StoreError> {
         let revoked = metrics::timed(
             StoreOp::RevokeSession,
             self.store.revoke_session(session_id, now_secs()),

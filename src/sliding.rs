@@ -268,6 +268,22 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         Ok((token, outcome))
     }
 
+    /// Logs a sliding session out with its token. The token may be past its
+    /// `exp` while still inside its renewal window (it is still a credential).
+    /// A session already revoked, or a spent token's session that reuse revoked,
+    /// is refused, as logging out twice is.
+    pub async fn logout_sliding(&self, token: &str) -> Result<(), AuthError> {
+        if self.sliding.is_none() {
+            return Err(NOT_ENABLED);
+        }
+        let claims = self.validate_sliding(token, now_secs())?;
+        if self.revoke_one(&claims.user_id, claims.session_id).await? {
+            Ok(())
+        } else {
+            Err(TokenError::Revoked.into())
+        }
+    }
+
     /// Validates a sliding token for renewal: everything but `exp`, which may have
     /// passed; `refresh_exp` must not have.
     fn validate_sliding(
@@ -346,8 +362,12 @@ fn issued_at(token: &str) -> Result<u64, TokenError> {
         .map_err(|_| TokenError::MissingClaim)
 }
 
-/// The sliding-token renewal endpoint as a tower `Service`: `POST {"token"}` →
-/// 200 `{"token"}` (SimpleJWT's `TokenRefreshSlidingView` shapes).
+/// The sliding-token endpoints as tower `Service`s:
+///
+/// | endpoint | request | success |
+/// | --- | --- | --- |
+/// | [`SlidingEndpoint::renew`] | `POST {"token"}` | 200 `{"token"}` (SimpleJWT's `TokenRefreshSlidingView` shapes) |
+/// | [`SlidingEndpoint::logout`] | `POST {"token"}` | 200 `{}` (the session is revoked) |
 ///
 /// Errors as the [session endpoints](crate::refresh): 400 `invalid_request`
 /// (wrong content type, malformed JSON, a missing field, sliding tokens not
@@ -382,6 +402,7 @@ fn issued_at(token: &str) -> Result<u64, TokenError> {
 /// ```
 pub struct SlidingEndpoint<R: UserResolver, C> {
     sessions: Sessions<R, C>,
+    logout: bool,
     body_limit: usize,
     realm: Arc<str>,
 }
@@ -390,6 +411,7 @@ impl<R: UserResolver, C> Clone for SlidingEndpoint<R, C> {
     fn clone(&self) -> Self {
         SlidingEndpoint {
             sessions: self.sessions.clone(),
+            logout: self.logout,
             body_limit: self.body_limit,
             realm: self.realm.clone(),
         }
@@ -399,6 +421,7 @@ impl<R: UserResolver, C> Clone for SlidingEndpoint<R, C> {
 impl<R: UserResolver, C> fmt::Debug for SlidingEndpoint<R, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlidingEndpoint")
+            .field("logout", &self.logout)
             .field("body_limit", &self.body_limit)
             .field("realm", &self.realm)
             .finish_non_exhaustive()
@@ -420,8 +443,17 @@ impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
     pub fn renew(sessions: Sessions<R, C>) -> Self {
         SlidingEndpoint {
             sessions,
+            logout: false,
             body_limit: crate::refresh::DEFAULT_BODY_LIMIT,
             realm: "api".into(),
+        }
+    }
+
+    /// `POST {"token"}` → 200 `{}`: revokes the sliding token's session.
+    pub fn logout(sessions: Sessions<R, C>) -> Self {
+        SlidingEndpoint {
+            logout: true,
+            ..Self::renew(sessions)
         }
     }
 
@@ -474,6 +506,10 @@ impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
                 AuthError::InvalidRequest("malformed JSON body")
             }
         })?;
+        if self.logout {
+            self.sessions.logout_sliding(&b.token).await?;
+            return Ok(json(StatusCode::OK, &serde_json::json!({})));
+        }
         let token = self.sessions.renew_sliding(&b.token).await?;
         Ok(Self::token_response(&token))
     }

@@ -330,6 +330,28 @@ async fn store_revocations_apply(b: Backend) {
         TokenError::Revoked
     );
 
+    // Logout with the token itself, over HTTP; twice is refused.
+    let d = s.login_sliding(&id, &NoCustomClaims, None).await.unwrap();
+    let logout = SlidingEndpoint::logout(s.clone());
+    let body = format!(r#"{{"token": "{}"}}"#, d.token);
+    let res = logout
+        .clone()
+        .oneshot(renew_request(body.clone()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(json(res).await, serde_json::json!({}));
+    assert_eq!(
+        token_err(s.renew_sliding(&d.token).await),
+        TokenError::Revoked
+    );
+    let res = logout.oneshot(renew_request(body)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        token_err(s.logout_sliding(&d.token).await),
+        TokenError::Revoked
+    );
+
     let c = s.login_sliding(&id, &NoCustomClaims, None).await.unwrap();
     users.set_active(&id, false);
     assert_eq!(
