@@ -315,7 +315,15 @@ where
     );
 }
 
-/// Purging 1,000,000 expired rows: run by hand with
+/// The purge batch size to measure: `PURGE_BATCH`, or the default.
+fn purge_batch() -> u32 {
+    std::env::var("PURGE_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| SqlStoreOptions::new().get_purge_batch_size())
+}
+
+/// Purging 1,000,000 expired rows (`PURGE_BATCH` rows a batch): run by hand with
 /// `cargo test --release --test store_mysql -- --ignored --nocapture purge_one_million`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: a measurement, run by hand"]
@@ -323,7 +331,15 @@ async fn purge_one_million_expired_rows() {
     let Some(store) = fresh_store().await else {
         return;
     };
-    let store = Arc::new(store);
+    let prefix = store
+        .table_names()
+        .sessions
+        .trim_end_matches("sessions")
+        .to_owned();
+    let options = SqlStoreOptions::new()
+        .table_prefix(prefix)
+        .purge_batch_size(purge_batch());
+    let store = Arc::new(MySqlStore::with_options(store.pool().clone(), options).unwrap());
     let (s, t) = (
         store.table_names().sessions.clone(),
         store.table_names().refresh_tokens.clone(),
@@ -357,7 +373,7 @@ async fn purge_one_million_expired_rows() {
     eprintln!(
         "MariaDB: purged {removed} expired token rows (and their sessions) in {took:?}, batches of {}; \
          slowest concurrent rotation {max_pause:?}",
-        SqlStoreOptions::new().get_purge_batch_size()
+        purge_batch()
     );
 }
 

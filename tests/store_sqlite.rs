@@ -236,7 +236,15 @@ async fn closed_pool_is_unavailable_not_invalid() {
     );
 }
 
-/// Purging 1,000,000 expired rows: run by hand with
+/// The purge batch size to measure: `PURGE_BATCH`, or the default.
+fn purge_batch() -> u32 {
+    std::env::var("PURGE_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| SqlStoreOptions::new().get_purge_batch_size())
+}
+
+/// Purging 1,000,000 expired rows (`PURGE_BATCH` rows a batch): run by hand with
 /// `cargo test --release --test store_sqlite -- --ignored --nocapture purge_one_million`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: a measurement, run by hand"]
@@ -253,7 +261,8 @@ async fn purge_one_million_expired_rows() {
         .connect_with(connect)
         .await
         .unwrap();
-    let store = Arc::new(SqliteStore::new(pool.clone()));
+    let options = SqlStoreOptions::new().purge_batch_size(purge_batch());
+    let store = Arc::new(SqliteStore::with_options(pool.clone(), options).unwrap());
     store.migrate().await.unwrap();
     let now = tower_jwt_auth_now();
     // 1,000,000 expired sessions with one token each, inserted in one statement each.
@@ -282,7 +291,7 @@ async fn purge_one_million_expired_rows() {
     eprintln!(
         "SQLite: purged {removed} expired token rows (and their sessions) in {took:?}, batches of {}; \
          slowest concurrent rotation {max_pause:?}",
-        SqlStoreOptions::new().get_purge_batch_size()
+        purge_batch()
     );
 }
 
