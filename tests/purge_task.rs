@@ -101,6 +101,11 @@ async fn purges_while_requests_run(b: Backend) {
         kept.extend(w.await.unwrap());
     }
     let stats = purge.stop().await;
+    eprintln!(
+        "purge: {stats:?}; {} requests served meanwhile; rows {before:?} -> {:?}",
+        served.load(Ordering::SeqCst),
+        b.rows().await
+    );
     assert!(
         stats.runs >= 2 && stats.rows >= 40 && stats.errors == 0,
         "{stats:?}"
