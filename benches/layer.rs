@@ -22,6 +22,9 @@ use tower_jwt_auth::{
     Algorithm, Jwt, JwtAuthLayer, Key, MemoryStore, MemoryUsers, NoCustomClaims, Sessions,
 };
 
+/// A labelled closure that serves one request.
+type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
 fn ready<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
@@ -89,7 +92,7 @@ fn bench_alg(c: &mut Criterion, name: &str, key: Key, decoding: jsonwebtoken::De
     assert_eq!(ready(layered.call(req())).unwrap().status(), 200);
     assert_eq!(ready(checked.call(req())).unwrap().status(), 200);
 
-    let mut variants: [(&str, Box<dyn FnMut() + '_>); 4] = [
+    let mut variants: [Variant<'_>; 4] = [
         (
             "bare service",
             Box::new({
@@ -166,7 +169,7 @@ fn layer(c: &mut Criterion) {
 /// The same variants measured in alternation (batch A, batch B, ... repeated), the
 /// median batch of each kept: on a noisy machine a neighbour's load hits every
 /// variant alike, so the ratios hold even when absolute times drift.
-fn interleaved(name: &str, variants: &mut [(&str, Box<dyn FnMut() + '_>)]) {
+fn interleaved(name: &str, variants: &mut [Variant<'_>]) {
     const ROUNDS: usize = 41;
     let batch = if name.starts_with("HS") { 2000 } else { 100 };
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
