@@ -518,14 +518,57 @@ async fn scenario(server: &Server, db: Db, prefix: &str) {
             .status,
         StatusCode::BAD_REQUEST
     );
-    let form = api
+    let plain = api
+        .post_raw("/api/users/", "text/plain", "username=bob&password=x")
+        .await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST);
+    let multipart = api
+        .post_raw("/api/users/", "multipart/form-data; boundary=x", "--x--")
+        .await;
+    assert_eq!(multipart.status, StatusCode::BAD_REQUEST);
+
+    // --- HTML-form bodies, which DRF (and so SimpleJWT) takes too: `requests.post(url, data=...)`
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let creds = format!("username=form.user&password={}", PASSWORD.replace(' ', "+"));
+    assert_eq!(
+        api.post_raw("/api/users/", FORM, creds.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let pair = api.post_raw("/api/token/", FORM, creds).await;
+    assert_eq!(pair.status, StatusCode::OK, "{}", pair.json);
+    let token = format!("token={}", pair.token("access"));
+    assert_eq!(
+        api.post_raw("/api/token/verify/", FORM, token).await.status,
+        StatusCode::OK
+    );
+    let next = api
         .post_raw(
-            "/api/users/",
-            "application/x-www-form-urlencoded",
-            "username=bob&password=x",
+            "/api/token/refresh/",
+            FORM,
+            format!("refresh={}", pair.token("refresh")),
         )
         .await;
-    assert_eq!(form.status, StatusCode::BAD_REQUEST);
+    assert_eq!(next.status, StatusCode::OK, "{}", next.json);
+    let out = api
+        .post_raw(
+            "/api/token/blacklist/",
+            FORM,
+            format!("refresh={}", next.token("refresh")),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(
+        api.post_raw("/api/token/refresh/", FORM, "").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.post_raw("/api/token/", FORM, "a".repeat(20_000))
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 
     // --- login: 200 {"access","refresh"}; 401 bad credentials; 400 bad input
     let wrong = api

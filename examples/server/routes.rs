@@ -12,7 +12,8 @@
 //! | `GET /api/me/` | Bearer access | 200 `{"id","username"}` |
 //! | `GET /.well-known/jwks.json` | | 200 JWKS |
 //!
-//! The token routes are the crate's [`SessionEndpoint`] services; `/api/me/` sits
+//! Bodies are JSON, or HTML-form fields as DRF also takes them (see
+//! [`form_as_json`]). The token routes are the crate's [`SessionEndpoint`] services; `/api/me/` sits
 //! behind [`JwtAuthLayer`] with the revocation check on (a logged-out session's
 //! access token is refused at once) and the user resolved by its UUID.
 
@@ -38,7 +39,7 @@ use tower_jwt_auth::{
 use tracing::Level;
 use uuid::Uuid;
 
-use crate::body::{BODY_LIMIT, JsonObject};
+use crate::body::{BODY_LIMIT, JsonObject, form_as_json};
 use crate::errors::{ApiError, json_errors, method_not_allowed, not_found, panic_response};
 use crate::users::{CreateError, Passwords, Users};
 
@@ -107,7 +108,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state);
 
-    routes.layer(
+    routes.layer(axum::middleware::map_request(form_as_json)).layer(
         ServiceBuilder::new()
             // Only the method and the path are logged: never headers, bodies or the
             // query string, where a careless client may have put a token.
