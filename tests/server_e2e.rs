@@ -60,6 +60,8 @@ fn server_binary() -> &'static Path {
             ("mysql", cfg!(feature = "mysql")),
             ("redis", cfg!(feature = "redis")),
             ("tracing", cfg!(feature = "tracing")),
+            ("metrics", cfg!(feature = "metrics")),
+            ("sql", cfg!(feature = "sql")),
             ("test-util", cfg!(feature = "test-util")),
         ]
         .into_iter()
