@@ -57,15 +57,15 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
 use uuid::Uuid;
 
 use crate::claims::{Claims, TokenKind};
+use crate::refresh::body;
 use crate::error::{AuthError, TokenError};
 use crate::events::EventKind;
 use crate::metrics::{self, Rotation, StoreOp};
@@ -489,23 +489,10 @@ impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
         B: Body,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if req.method() != Method::POST {
-            return Err(AuthError::MethodNotAllowed);
-        }
+        body::check_method(req.method())?;
         let (parts, body) = req.into_parts();
-        let bytes = read_limited(&parts.headers, body, self.body_limit).await?;
-        if !is_json(&parts.headers) {
-            return Err(AuthError::InvalidRequest(
-                "the body must be application/json",
-            ));
-        }
-        let b: TokenBody = serde_json::from_slice(&bytes).map_err(|e| {
-            if e.is_data() {
-                AuthError::InvalidRequest("the field `token` is required")
-            } else {
-                AuthError::InvalidRequest("malformed JSON body")
-            }
-        })?;
+        let bytes = body::read_limited(&parts.headers, body, self.body_limit).await?;
+        let b: TokenBody = body::parse_json(&parts.headers, &bytes, false)?;
         if self.logout {
             self.sessions.logout_sliding(&b.token).await?;
             return Ok(json(StatusCode::OK, &serde_json::json!({})));
@@ -515,35 +502,6 @@ impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// Reads the body, refusing anything over `limit` bytes (413) before and while reading.
-async fn read_limited<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, AuthError>
-where
-    B: Body,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(AuthError::PayloadTooLarge);
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(AuthError::PayloadTooLarge),
-        Err(_) => Err(AuthError::InvalidRequest(
-            "the request body could not be read",
-        )),
-    }
-}
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

@@ -40,7 +40,7 @@
 //! # }
 //! ```
 
-mod body;
+pub(crate) mod body;
 mod cookie;
 
 use std::convert::Infallible;
