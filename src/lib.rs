@@ -29,6 +29,8 @@ pub mod axum;
 mod response;
 mod sessions;
 pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
+pub mod cache;
+pub use cache::TokenCache;
 pub use refresh::{RefreshCookie, SessionEndpoint};
 pub use response::error_response;
 pub use sessions::{ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims, Sessions};

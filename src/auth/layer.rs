@@ -9,6 +9,7 @@ use tower_layer::Layer;
 use super::rejection::JsonRejection;
 use super::service::{AuthConfig, ErasedResolver, JwtAuth};
 use super::source::TokenSource;
+use crate::cache::TokenCache;
 use crate::claims::NoCustomClaims;
 use crate::config::Jwt;
 use crate::store::TokenStore;
@@ -22,6 +23,7 @@ use crate::user::UserResolver;
 pub struct JwtAuthLayer<C = NoCustomClaims, R = JsonRejection> {
     config: Arc<AuthConfig>,
     rejection: R,
+    cache: Option<TokenCache<C>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -30,6 +32,7 @@ impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
         JwtAuthLayer {
             config: self.config.clone(),
             rejection: self.rejection.clone(),
+            cache: self.cache.clone(),
             _claims: PhantomData,
         }
     }
@@ -40,6 +43,7 @@ impl<C, R: fmt::Debug> fmt::Debug for JwtAuthLayer<C, R> {
         f.debug_struct("JwtAuthLayer")
             .field("config", &self.config)
             .field("rejection", &self.rejection)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -57,6 +61,7 @@ impl JwtAuthLayer<NoCustomClaims, JsonRejection> {
                 user: None,
             }),
             rejection: JsonRejection::default(),
+            cache: None,
             _claims: PhantomData,
         }
     }
@@ -76,12 +81,35 @@ impl<C, R> JwtAuthLayer<C, R> {
     }
 
     /// Parses the app's own claims as `C2` (inserted as `Claims<C2>`).
+    ///
+    /// A [cache](JwtAuthLayer::cache) set before stores `Claims<C>`: it is
+    /// replaced by a new, empty cache of the same bounds for `C2`. Call this
+    /// first to keep the cache you pass.
     pub fn claims<C2>(self) -> JwtAuthLayer<C2, R> {
         JwtAuthLayer {
             config: self.config,
             rejection: self.rejection,
+            cache: self.cache.as_ref().map(TokenCache::same_bounds),
             _claims: PhantomData,
         }
+    }
+
+    /// Turns on the verified-token cache: a token seen before skips the
+    /// signature check and the decoding, while its expiry, its key and (with
+    /// the revocation check) its session are still checked on every request.
+    /// See [`TokenCache`] for the bounds and
+    /// [`TokenCache::revocation_staleness`] for how it meets the revocation check.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jwt_auth::{Algorithm, Jwt, JwtAuthLayer, Key, TokenCache};
+    /// # let jwt = Jwt::builder().signing_key(Key::hmac("k", Algorithm::HS256, [1u8; 32]).unwrap()).build().unwrap();
+    /// let layer = JwtAuthLayer::new(jwt)
+    ///     .cache(TokenCache::new(10_000, 8 << 20).revocation_staleness(Duration::from_secs(5)));
+    /// ```
+    pub fn cache(mut self, cache: TokenCache<C>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Where to find the token (default: `Authorization: Bearer`).
@@ -117,6 +145,7 @@ impl<C, R> JwtAuthLayer<C, R> {
         JwtAuthLayer {
             config: self.config,
             rejection,
+            cache: self.cache,
             _claims: PhantomData,
         }
     }
@@ -126,6 +155,11 @@ impl<S, C, R: Clone> Layer<S> for JwtAuthLayer<C, R> {
     type Service = JwtAuth<S, C, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        JwtAuth::new(inner, self.config.clone(), self.rejection.clone())
+        JwtAuth::new(
+            inner,
+            self.config.clone(),
+            self.rejection.clone(),
+            self.cache.clone(),
+        )
     }
 }

@@ -12,6 +12,7 @@ use tower_service::Service;
 use super::future::{BoxFuture, ResponseFuture};
 use super::rejection::OnRejection;
 use super::source::TokenSource;
+use crate::cache::{Digest, TokenCache};
 use crate::claims::{Claims, TokenKind};
 use crate::config::Jwt;
 use crate::error::{AuthError, TokenError};
@@ -68,15 +69,23 @@ pub struct JwtAuth<S, C, R> {
     inner: S,
     config: Arc<AuthConfig>,
     rejection: R,
+    /// The opt-in verified-token cache (typed by the claims it stores).
+    cache: Option<TokenCache<C>>,
     _claims: PhantomData<fn() -> C>,
 }
 
 impl<S, C, R> JwtAuth<S, C, R> {
-    pub(crate) fn new(inner: S, config: Arc<AuthConfig>, rejection: R) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        config: Arc<AuthConfig>,
+        rejection: R,
+        cache: Option<TokenCache<C>>,
+    ) -> Self {
         JwtAuth {
             inner,
             config,
             rejection,
+            cache,
             _claims: PhantomData,
         }
     }
@@ -93,6 +102,7 @@ impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
             self.inner.clone(),
             self.config.clone(),
             self.rejection.clone(),
+            self.cache.clone(),
         )
     }
 }
@@ -102,6 +112,7 @@ impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for JwtAuth<S, C, R> {
         f.debug_struct("JwtAuth")
             .field("inner", &self.inner)
             .field("config", &self.config)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -125,10 +136,26 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let cfg = &*self.config;
+        // With the cache: the token's digest (to record the store's answer) and
+        // whether the store's last answer for it is recent enough to skip it.
+        let mut cached: Option<Digest> = None;
+        let mut revocation_fresh = false;
         let claims: Claims<C> = match cfg.source.extract(req.headers()) {
-            Ok(Some(token)) => match cfg.jwt.validate(&token, TokenKind::Access) {
-                Ok(claims) => claims,
-                Err(e) => return refuse(&self.rejection, e.into()),
+            Ok(Some(token)) => match &self.cache {
+                None => match cfg.jwt.validate(&token, TokenKind::Access) {
+                    Ok(claims) => claims,
+                    Err(e) => return refuse(&self.rejection, e.into()),
+                },
+                Some(cache) => {
+                    match cache.layer_validate(&cfg.jwt, &token, cfg.revocation.is_some()) {
+                        Ok(c) => {
+                            cached = c.digest;
+                            revocation_fresh = c.revocation_fresh;
+                            c.claims
+                        }
+                        Err(e) => return refuse(&self.rejection, e.into()),
+                    }
+                }
             },
             Ok(None) if cfg.optional => {
                 metrics::validation_anonymous();
@@ -137,7 +164,7 @@ where
             Ok(None) => return refuse(&self.rejection, AuthError::MissingToken),
             Err(e) => return refuse(&self.rejection, e),
         };
-        if cfg.revocation.is_none() && cfg.user.is_none() {
+        if (cfg.revocation.is_none() || revocation_fresh) && cfg.user.is_none() {
             metrics::validation_accepted();
             req.extensions_mut().insert(claims);
             return ResponseFuture::inner(self.inner.call(req));
@@ -145,7 +172,17 @@ where
 
         // The opt-in checks need the store: run them, then call the service that
         // was polled ready (a clone takes its place here, as tower's docs advise).
-        let store = cfg.revocation.clone();
+        let store = if revocation_fresh {
+            None
+        } else {
+            cfg.revocation.clone()
+        };
+        // Where to record the store's answer: only a cached token's, and only
+        // when the store is asked.
+        let record = match (&store, cached, &self.cache) {
+            (Some(_), Some(digest), Some(cache)) => Some((cache.clone(), digest)),
+            _ => None,
+        };
         let users = cfg.user.clone();
         let (session_id, iat, user_id) =
             (claims.session_id, claims.issued_at, claims.user_id.clone());
@@ -155,14 +192,23 @@ where
         let rejection = self.rejection.clone();
         ResponseFuture::checking(Box::pin(async move {
             let checked: Result<Option<Inserter>, AuthError> = async {
-                if let Some(store) = store
-                    && metrics::timed(
+                if let Some(store) = store {
+                    let started = record.as_ref().map(|(cache, _)| cache.check_started());
+                    let revoked = metrics::timed(
                         StoreOp::IsRevoked,
                         store.is_revoked(session_id, &user_id, iat),
                     )
-                    .await?
-                {
-                    return Err(TokenError::Revoked.into());
+                    .await?;
+                    if let (Some((cache, digest)), Some(started)) = (&record, started) {
+                        if revoked {
+                            cache.revoked(digest);
+                        } else {
+                            cache.revocation_checked(digest, started);
+                        }
+                    }
+                    if revoked {
+                        return Err(TokenError::Revoked.into());
+                    }
                 }
                 match users {
                     Some(users) => Ok(Some(users.resolve(user_id).await?)),
