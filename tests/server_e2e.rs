@@ -3,7 +3,9 @@
 //!
 //! Every route, every refusal, rotation, reuse detection, 32 concurrent refreshes
 //! of one token, logout and revoke-all taking effect on access tokens at once,
-//! malformed and oversized bodies, wrong methods; and not one 5xx anywhere. The
+//! the caller's session list and revoking one of them by id (never another
+//! user's), malformed and oversized bodies, wrong methods; and not one 5xx
+//! anywhere. The metrics route (`METRICS_BIND`) is checked on its own. The
 //! scenario runs on SQLite (a temporary file), in memory, and on PostgreSQL and
 //! MySQL when they are reachable (under CI they must be).
 
@@ -116,6 +118,7 @@ const SERVER_VARS: &[&str] = &[
     "SESSION_MAX_AGE_SECS",
     "REUSE_GRACE_SECS",
     "TABLE_PREFIX",
+    "METRICS_BIND",
     "RUST_LOG",
 ];
 
@@ -154,6 +157,7 @@ impl Drop for TempDir {
 struct Server {
     child: Child,
     base: String,
+    stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     dir: TempDir,
 }
@@ -187,16 +191,20 @@ impl Server {
         });
         let (tx, rx) = mpsc::channel();
         let out = child.stdout.take().expect("stdout");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let printed = stdout.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let _ = tx.send(rest.trim().to_owned());
                 }
+                printed.lock().unwrap().push(line);
             }
         });
         let mut server = Server {
             child,
             base: String::new(),
+            stdout,
             stderr,
             dir,
         };
@@ -212,6 +220,39 @@ impl Server {
 
     fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// The metrics URL the server printed (`METRICS_BIND` set), waiting for it.
+    fn metrics_url(&self) -> String {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let url = self.stdout.lock().unwrap().iter().find_map(|l| {
+                l.split("metrics: ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_owned)
+            });
+            if let Some(url) = url {
+                return url;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no metrics URL printed; stdout:\n{}",
+            self.stdout.lock().unwrap().join("\n")
+        );
+    }
+
+    /// Waits up to `limit` for a line containing `needle` on stderr.
+    fn wait_stderr(&self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.stderr_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     fn api(&self) -> Api {
@@ -351,6 +392,35 @@ impl Api {
     async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Resp {
         self.send(Method::POST, path, &[("content-type", content_type)], body)
             .await
+    }
+
+    async fn bearer(&self, method: Method, path: &str, access: &str) -> Resp {
+        self.send(
+            method,
+            path,
+            &[("authorization", &format!("Bearer {access}"))],
+            Bytes::new(),
+        )
+        .await
+    }
+
+    async fn login_as(&self, username: &str, user_agent: &str) -> Resp {
+        self.send(
+            Method::POST,
+            "/api/token/",
+            &[
+                ("content-type", "application/json"),
+                ("user-agent", user_agent),
+            ],
+            json!({ "username": username, "password": PASSWORD }).to_string(),
+        )
+        .await
+    }
+
+    async fn sessions(&self, access: &str) -> Vec<Value> {
+        let list = self.bearer(Method::GET, "/api/sessions/", access).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.json);
+        list.json.as_array().expect("a JSON array").clone()
     }
 
     async fn me(&self, access: &str) -> Resp {
@@ -1000,6 +1070,211 @@ async fn scenario(server: &Server, db: Db, prefix: &str) {
             "an inactive user cannot log in"
         );
     }
+
+    sessions_by_id(&api).await;
+}
+
+/// `GET /api/sessions/` and `DELETE /api/sessions/{id}/` (issue 9): the caller's
+/// own sessions with their labels, revoking one by id ends it at once, and
+/// another user's session id is a 404 that leaves that session alive.
+async fn sessions_by_id(api: &Api) {
+    assert_eq!(api.register("sam").await.status, StatusCode::CREATED);
+    assert_eq!(api.register("tess").await.status, StatusCode::CREATED);
+    let laptop = api.login_as("sam", "Firefox on a laptop").await;
+    let phone = api.login_as("sam", "Safari on a phone").await;
+    let long_agent = format!("Agent/{}", "x".repeat(400));
+    let long = api.login_as("sam", &long_agent).await;
+    let tess = api.login_as("tess", "tess's browser").await;
+    let session_of = |r: &Resp| {
+        let jwt = minter(Duration::from_secs(300));
+        // Read, not validated: only the session id is wanted.
+        let claims = jwt
+            .validate::<NoCustomClaims>(&r.token("access"), TokenKind::Access)
+            .expect("the server's own token");
+        claims.session_id().to_string()
+    };
+    let (laptop_id, phone_id, long_id, tess_id) = (
+        session_of(&laptop),
+        session_of(&phone),
+        session_of(&long),
+        session_of(&tess),
+    );
+
+    // --- the list: own sessions only, labels from the User-Agent, no tokens
+    let raw = api
+        .bearer(Method::GET, "/api/sessions/", &laptop.token("access"))
+        .await;
+    assert_eq!(raw.status, StatusCode::OK, "{}", raw.json);
+    assert_eq!(
+        raw.headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let text = raw.json.to_string();
+    for r in [&laptop, &phone, &long, &tess] {
+        for t in ["access", "refresh"] {
+            assert!(!text.contains(&r.token(t)), "a token in the list: {text}");
+        }
+    }
+    let list = raw.json.as_array().expect("an array").clone();
+    let ids: Vec<&str> = list.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(list.len(), 3, "sam's three sessions: {text}");
+    for id in [&laptop_id, &phone_id, &long_id] {
+        assert!(ids.contains(&id.as_str()), "{id} in {text}");
+    }
+    assert!(!ids.contains(&tess_id.as_str()), "not tess's: {text}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for s in &list {
+        let created = s["created_at"].as_u64().expect("created_at");
+        let rotated = s["last_rotated_at"].as_u64().expect("last_rotated_at");
+        let expires = s["expires_at"].as_u64().expect("expires_at");
+        assert!(created <= now + 1 && created + 120 >= now, "{s}");
+        assert!(rotated >= created && expires > created, "{s}");
+        let label = s["label"].as_str().expect("a label");
+        let current = s["current"].as_bool().expect("current");
+        assert_eq!(current, s["id"] == laptop_id.as_str(), "{s}");
+        match s["id"].as_str().unwrap() {
+            id if id == laptop_id => assert_eq!(label, "Firefox on a laptop"),
+            id if id == phone_id => assert_eq!(label, "Safari on a phone"),
+            _ => {
+                assert_eq!(label.chars().count(), 200, "truncated: {label}");
+                assert!(long_agent.starts_with(label));
+            }
+        }
+    }
+    let tess_list = api.sessions(&tess.token("access")).await;
+    assert_eq!(tess_list.len(), 1);
+    assert_eq!(tess_list[0]["id"], tess_id.as_str());
+    assert_eq!(tess_list[0]["label"], "tess's browser");
+
+    // A rotation shows in last_rotated_at (seconds: wait for the clock to tick).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let phone = api.refresh(&phone.token("refresh")).await;
+    assert_eq!(phone.status, StatusCode::OK, "{}", phone.json);
+    let rotated = api.sessions(&laptop.token("access")).await;
+    let p = rotated
+        .iter()
+        .find(|s| s["id"] == phone_id.as_str())
+        .expect("the phone session");
+    assert!(
+        p["last_rotated_at"].as_u64() > p["created_at"].as_u64(),
+        "rotation recorded: {p}"
+    );
+
+    // --- refusals: no token, wrong method, someone else's id, unknown, malformed
+    let anon = api
+        .send(Method::GET, "/api/sessions/", &[], Bytes::new())
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    let anon = api
+        .send(
+            Method::DELETE,
+            &format!("/api/sessions/{phone_id}/"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    let post = api
+        .bearer(Method::POST, "/api/sessions/", &laptop.token("access"))
+        .await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    let theft = api
+        .bearer(
+            Method::DELETE,
+            &format!("/api/sessions/{phone_id}/"),
+            &tess.token("access"),
+        )
+        .await;
+    assert_eq!(
+        (theft.status, theft.json["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "another user's session: {}",
+        theft.json
+    );
+    assert_eq!(
+        api.me(&phone.token("access")).await.status,
+        StatusCode::OK,
+        "another user's DELETE left the session alive"
+    );
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/api/sessions/{unknown}/"),
+        "/api/sessions/not-a-uuid/".to_owned(),
+        format!("/api/sessions/{}/", "f".repeat(5000)),
+        "/api/sessions/%FF%FE/".to_owned(),
+        "/api/sessions/%00/".to_owned(),
+        format!(
+            "/api/sessions/{}/",
+            laptop_id.to_uppercase().replace('-', "")
+        ),
+    ] {
+        let r = api
+            .bearer(Method::DELETE, &path, &tess.token("access"))
+            .await;
+        assert!(
+            r.status == StatusCode::NOT_FOUND || r.status == StatusCode::BAD_REQUEST,
+            "DELETE {path}: {} {}",
+            r.status,
+            r.json
+        );
+    }
+    assert_eq!(api.sessions(&laptop.token("access")).await.len(), 3);
+
+    // --- revoking one of one's own: its tokens are refused at once
+    let gone = api
+        .bearer(
+            Method::DELETE,
+            &format!("/api/sessions/{phone_id}/"),
+            &laptop.token("access"),
+        )
+        .await;
+    assert_eq!(
+        (gone.status, gone.json.clone()),
+        (StatusCode::OK, json!({}))
+    );
+    assert_eq!(
+        api.me(&phone.token("access")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the revoked session's access token"
+    );
+    assert_eq!(
+        api.refresh(&phone.token("refresh")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the revoked session's refresh token"
+    );
+    let again = api
+        .bearer(
+            Method::DELETE,
+            &format!("/api/sessions/{phone_id}/"),
+            &laptop.token("access"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "already revoked");
+    let left: Vec<Value> = api.sessions(&laptop.token("access")).await;
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|s| s["id"] != phone_id.as_str()));
+    assert_eq!(api.me(&laptop.token("access")).await.status, StatusCode::OK);
+    assert_eq!(api.me(&tess.token("access")).await.status, StatusCode::OK);
+
+    // --- the current session too: a logout with the access token
+    let own = api
+        .bearer(
+            Method::DELETE,
+            &format!("/api/sessions/{long_id}/"),
+            &long.token("access"),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(
+        api.me(&long.token("access")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(api.sessions(&laptop.token("access")).await.len(), 1);
 }
 
 // ---------------------------------------------------------------- the tests
@@ -1356,5 +1631,97 @@ async fn reuse_grace_window() {
         api.me(&again.token("access")).await.status,
         StatusCode::UNAUTHORIZED,
         "and that was reuse: the session is gone"
+    );
+}
+
+/// `METRICS_BIND`: the crate's counters in Prometheus text format on a listener
+/// of their own (not on the API's port), and the events hook's reuse alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_route_counts_validations_and_rotations() {
+    let server = Server::start(&[("DATABASE_URL", "memory"), ("METRICS_BIND", "127.0.0.1:0")]);
+    let url = server.metrics_url();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
+        "{url}"
+    );
+    assert!(
+        !url.starts_with(&format!("{}/", server.base)),
+        "a port of its own"
+    );
+    let api = server.api();
+    assert_eq!(api.register("mia").await.status, StatusCode::CREATED);
+    let login = api.login("mia").await;
+    for _ in 0..3 {
+        assert_eq!(api.me(&login.token("access")).await.status, StatusCode::OK);
+    }
+    assert_eq!(api.me("x").await.status, StatusCode::UNAUTHORIZED);
+    let next = api.refresh(&login.token("refresh")).await;
+    assert_eq!(next.status, StatusCode::OK);
+    // A replay: reuse detected, the session revoked, the alert logged.
+    assert_eq!(
+        api.refresh(&login.token("refresh")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.me(&next.token("access")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let res = client
+        .get(url.parse().unwrap())
+        .await
+        .expect("the metrics route answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"))
+    };
+    assert!(
+        text.contains("# TYPE tower_jwt_auth_validations_total counter"),
+        "{text}"
+    );
+    assert!(value(r#"tower_jwt_auth_validations_total{outcome="accepted"}"#) >= 3.0);
+    assert!(value(r#"tower_jwt_auth_validations_total{outcome="malformed"}"#) >= 1.0);
+    assert!(value(r#"tower_jwt_auth_validations_total{outcome="revoked"}"#) >= 1.0);
+    assert_eq!(
+        value(r#"tower_jwt_auth_rotations_total{outcome="rotated"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"tower_jwt_auth_rotations_total{outcome="reuse_detected"}"#),
+        1.0
+    );
+    assert!(value(r#"tower_jwt_auth_store_call_seconds_count{op="rotate"}"#) >= 2.0);
+    assert!(
+        text.contains(r#"tower_jwt_auth_store_call_seconds_bucket{op="is_revoked",le="#),
+        "store latency is a histogram: {text}"
+    );
+    // No token text, ever.
+    assert!(!text.contains(&login.token("access")[..20]));
+
+    // The API's port does not serve them.
+    assert_eq!(
+        api.send(Method::GET, "/metrics", &[], Bytes::new())
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // The events hook's alert for the replayed token.
+    assert!(
+        server.wait_stderr("security alert", Duration::from_secs(10)),
+        "the reuse alert is logged: {}",
+        server.stderr_text()
     );
 }

@@ -101,6 +101,9 @@ pub struct Config {
     pub reuse_grace: Duration,
     /// `TABLE_PREFIX`: prefixed to the users table (default none).
     pub table_prefix: String,
+    /// `METRICS_BIND`: when set, `GET /metrics` (Prometheus text format) is served
+    /// on this address, a listener of its own (default: no metrics route).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Config {
@@ -121,6 +124,19 @@ impl Config {
                 err(format!("BIND: `{v}` is not an address with a port, such as 127.0.0.1:3000 or [::1]:8080"))
             })?,
         };
+        let metrics_bind = match get("METRICS_BIND") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<SocketAddr>().map_err(|_| {
+                err(format!(
+                    "METRICS_BIND: `{v}` is not an address with a port, such as 127.0.0.1:9100"
+                ))
+            })?),
+        };
+        if metrics_bind.is_some_and(|m| m == bind && m.port() != 0) {
+            return Err(err(
+                "METRICS_BIND: must differ from BIND (metrics have a listener of their own)".into(),
+            ));
+        }
         let database = parse_database(get("DATABASE_URL"))?;
         let redis_url = match get("REDIS_URL") {
             None => None,
@@ -225,6 +241,7 @@ impl Config {
             session_max_age,
             reuse_grace,
             table_prefix,
+            metrics_bind,
         })
     }
 }
@@ -345,6 +362,18 @@ mod tests {
         assert_eq!(c.access_ttl, Duration::from_secs(300));
         assert_eq!(c.refresh_ttl, Duration::from_secs(86_400));
         assert_eq!(c.reuse_grace, Duration::ZERO);
+        assert_eq!(c.metrics_bind, None);
+    }
+
+    #[test]
+    fn metrics_bind_is_an_address() {
+        let c = cfg(&[("METRICS_BIND", "127.0.0.1:9100")]).unwrap();
+        assert_eq!(
+            c.metrics_bind,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        assert!(cfg(&[("METRICS_BIND", "9100")]).is_err());
+        assert!(cfg(&[("METRICS_BIND", "127.0.0.1:3000")]).is_err());
     }
 
     #[test]
@@ -357,6 +386,7 @@ mod tests {
             &[("BIND", "nowhere")],
             &[("JWT_ALG", "none")],
             &[("ACCESS_TTL_SECS", "0")],
+            &[("METRICS_BIND", "somewhere")],
             &[
                 ("JWT_ALG", "ES256"),
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),

@@ -52,6 +52,15 @@ impl ApiError {
         }
     }
 
+    /// 404 for a resource the caller cannot see (whether or not it exists).
+    pub fn not_found(description: impl Into<String>) -> Self {
+        ApiError::Other {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            description: description.into(),
+        }
+    }
+
     /// 409 for a username that is taken.
     pub fn taken() -> Self {
         ApiError::Other {

@@ -23,6 +23,7 @@
 //! | `SESSION_MAX_AGE_SECS` | 30 days: no rotation extends a session past it |
 //! | `REUSE_GRACE_SECS` | 0: a spent refresh token used again ends the session |
 //! | `TABLE_PREFIX` | none: tables `users` and `jwt_auth_*` (Redis keys too) |
+//! | `METRICS_BIND` | unset; when set (e.g. `127.0.0.1:9100`), `GET /metrics` in Prometheus text format on that address (see [`metrics`]) |
 //! | `RUST_LOG` | `info,sqlx=warn` (requests are logged by method, path and status only) |
 //!
 //! A configuration that cannot work stops the server at start with one line on
@@ -33,6 +34,7 @@ mod body;
 mod config;
 mod errors;
 mod keys;
+mod metrics;
 mod routes;
 mod users;
 
@@ -44,6 +46,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tower_jwt_auth::events::{EventKind, SessionEvent};
 use tower_jwt_auth::{
     Jwt, MemoryStore, MySqlStore, PgStore, PurgeTask, RedisStore, Sessions, SqlStoreOptions,
     SqliteStore, StoreError, TokenStore,
@@ -54,6 +57,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Config, ConfigError, Database};
+use crate::metrics::MetricsServer;
 use crate::routes::AppState;
 use crate::users::{Passwords, Users};
 
@@ -121,6 +125,11 @@ fn init_tracing() {
 }
 
 async fn run(config: Config) -> Result<(), Fatal> {
+    // First, so that every metric recorded from here on is exported.
+    let metrics = match config.metrics_bind {
+        Some(bind) => Some(MetricsServer::start(bind).await?),
+        None => None,
+    };
     let signing = keys::signing_key(config.alg, &config.key, config.kid.as_deref())?;
     let mut jwt = Jwt::builder()
         .signing_key(signing.key)
@@ -141,7 +150,8 @@ async fn run(config: Config) -> Result<(), Fatal> {
 
     let (store, users) = open_storage(&config).await?;
     let sessions = Sessions::new(jwt, store.clone(), Arc::new(users.clone()))
-        .with_reuse_grace(config.reuse_grace);
+        .with_reuse_grace(config.reuse_grace)
+        .with_events(on_session_event);
     let passwords = Passwords::new(4);
     let warm = passwords.clone();
     tokio::task::spawn_blocking(move || warm.warm_up());
@@ -161,7 +171,7 @@ async fn run(config: Config) -> Result<(), Fatal> {
     if let Some(warning) = &signing.warning {
         eprintln!("warning: {warning}");
     }
-    print_quick_start(addr, &config);
+    print_quick_start(addr, metrics.as_ref().map(|m| m.addr), &config);
     tracing::info!(%addr, "listening");
 
     let stopping = Arc::new(Notify::new());
@@ -175,9 +185,27 @@ async fn run(config: Config) -> Result<(), Fatal> {
         result = serve => result.map_err(Fatal::Serve)?,
         () = deadline => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
+    if let Some(metrics) = metrics {
+        metrics.stop();
+    }
     let purged = purge.stop().await;
     tracing::info!(?purged, "stopped");
     Ok(())
+}
+
+/// The session-event hook: the crate has already logged each event at its
+/// level (target `tower_jwt_auth::events`); this is where an app alerts on the
+/// one that matters, a replayed refresh token, the sign of a stolen one. It runs
+/// off the request path, so it could send an e-mail or page someone.
+fn on_session_event(event: &SessionEvent) {
+    if matches!(event.kind, EventKind::ReuseDetected) {
+        tracing::warn!(
+            target: "server::alerts",
+            user = %event.user_id,
+            session = ?event.session_id,
+            "security alert: a spent refresh token was replayed; the session is revoked and its holder must log in again"
+        );
+    }
 }
 
 /// The token store and the users table, in the configured database (sessions in
@@ -318,7 +346,7 @@ async fn shutdown_signal(stopping: Arc<Notify>) {
 
 /// Prints where the server listens and a quick start: curl lines for register,
 /// login, me, refresh and logout, against the real address.
-fn print_quick_start(addr: SocketAddr, config: &Config) {
+fn print_quick_start(addr: SocketAddr, metrics: Option<SocketAddr>, config: &Config) {
     let host = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
@@ -342,6 +370,9 @@ fn print_quick_start(addr: SocketAddr, config: &Config) {
         config.database.display(),
         config.alg
     );
+    if let Some(m) = metrics {
+        println!("  metrics: http://{m}/metrics (Prometheus text format)");
+    }
     println!();
     println!("Quick start, in another terminal:");
     println!("  curl -s -X POST {base}/api/users/ {json} -d {creds}");
@@ -350,6 +381,7 @@ fn print_quick_start(addr: SocketAddr, config: &Config) {
         "  ACCESS=$(echo \"$TOKENS\" | sed -E 's/.*\"access\":\"([^\"]+)\".*/\\1/'); REFRESH=$(echo \"$TOKENS\" | sed -E 's/.*\"refresh\":\"([^\"]+)\".*/\\1/')"
     );
     println!("  curl -s {base}/api/me/ -H \"Authorization: Bearer $ACCESS\"");
+    println!("  curl -s {base}/api/sessions/ -H \"Authorization: Bearer $ACCESS\"");
     println!(
         "  curl -s -X POST {base}/api/token/refresh/ {json} -d \"{{\\\"refresh\\\":\\\"$REFRESH\\\"}}\""
     );

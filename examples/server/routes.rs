@@ -10,29 +10,39 @@
 //! | `POST /api/token/blacklist/` | `{"refresh"}` | 200 `{}` |
 //! | `POST /api/token/revoke-all/` | Bearer access | 200 `{}` |
 //! | `GET /api/me/` | Bearer access | 200 `{"id","username"}` |
+//! | `GET /api/sessions/` | Bearer access | 200 `[{"id","created_at","last_rotated_at","expires_at","label","current"}]` |
+//! | `DELETE /api/sessions/{id}/` | Bearer access | 200 `{}`; 404 unless it is one of the caller's live sessions |
 //! | `GET /.well-known/jwks.json` | | 200 JWKS |
 //!
 //! Bodies are JSON, or HTML-form fields as DRF also takes them (see
-//! [`form_as_json`]). The token routes are the crate's [`SessionEndpoint`] services; `/api/me/` sits
-//! behind [`JwtAuthLayer`] with the revocation check on (a logged-out session's
-//! access token is refused at once) and the user resolved by its UUID.
+//! [`form_as_json`]). The token routes are the crate's [`SessionEndpoint`] services;
+//! `/api/me/` and `/api/sessions/` sit behind [`JwtAuthLayer`] with the revocation
+//! check on (a logged-out session's access token is refused at once) and the
+//! user resolved by its UUID (a deactivated user is refused at once too).
+//!
+//! The session list is the caller's own live sessions, newest first, times in
+//! seconds since the Unix epoch, `label` the login's `User-Agent` (its first 200
+//! characters) and `current` marking the session of the token in the request.
+//! Revoking one by id ends it as a logout does: its access and refresh tokens
+//! are refused at once. Only the caller's own sessions can be revoked: another
+//! user's session id, an unknown one and a malformed one are all the same 404.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tower_jwt_auth::axum::CurrentUser;
+use tower_jwt_auth::axum::{Authenticated, CurrentUser};
 use tower_jwt_auth::{
     AuthError, JwtAuthLayer, NoCustomClaims, SessionEndpoint, Sessions, TokenError,
 };
@@ -98,8 +108,20 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/me/",
             get(me)
-                .route_layer(me_auth)
+                .route_layer(me_auth.clone())
                 .fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/api/sessions/",
+            get(list_sessions)
+                .route_layer(me_auth.clone())
+                .fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/api/sessions/{id}/",
+            delete(revoke_session)
+                .route_layer(me_auth)
+                .fallback(|| async { method_not_allowed("DELETE") }),
         )
         .route(
             "/.well-known/jwks.json",
@@ -240,6 +262,56 @@ async fn me(
             .into_response()),
         Ok(None) => Err(AuthError::InvalidToken(TokenError::UserInactive).into()),
         Err(e) => Err(AuthError::StoreUnavailable(e).into()),
+    }
+}
+
+/// `GET /api/sessions/`: the caller's live sessions, newest first.
+async fn list_sessions(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, ApiError> {
+    let mut list = state.sessions.list_sessions(claims.user_id()).await?;
+    list.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then(a.session_id.cmp(&b.session_id))
+    });
+    let current = claims.session_id();
+    let items: Vec<_> = list
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.session_id,
+                "created_at": s.created_at,
+                "last_rotated_at": s.last_rotated_at,
+                "expires_at": s.expires_at,
+                "label": s.label,
+                "current": s.session_id == current,
+            })
+        })
+        .collect();
+    Ok((no_store(), Json(items)).into_response())
+}
+
+/// `DELETE /api/sessions/{id}/`: revokes one of the caller's own sessions (the
+/// current one included: that is a logout with the access token). Anything else
+/// is a 404, so that the answer tells nothing about other users' sessions.
+async fn revoke_session(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let no_such_session = || ApiError::not_found("no such session");
+    let session_id = Uuid::try_parse(&id).map_err(|_| no_such_session())?;
+    if state
+        .sessions
+        .revoke_session_of(claims.user_id(), session_id)
+        .await?
+    {
+        tracing::info!(user = %claims.user_id(), session = %session_id, "session revoked by id");
+        Ok((no_store(), Json(json!({}))).into_response())
+    } else {
+        Err(no_such_session())
     }
 }
 
