@@ -202,7 +202,7 @@ fn on_session_event(event: &SessionEvent) {
         tracing::warn!(
             target: "server::alerts",
             user = %event.user_id,
-            session = ?event.session_id,
+            session = event.session_id.map(tracing::field::display),
             "security alert: a spent refresh token was replayed; the session is revoked and its holder must log in again"
         );
     }
