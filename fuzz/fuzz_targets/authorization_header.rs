@@ -25,15 +25,22 @@ fuzz_target!(|data: &[u8]| {
     });
     // Split the input into up to three header values.
     let values: Vec<&[u8]> = data.splitn(3, |b| *b == b'\n').collect();
-    for (source, name) in [(TokenSource::Bearer, "authorization"), (TokenSource::Cookie("access".into()), "cookie")] {
-        let mut svc = JwtAuthLayer::new(jwt.clone()).token_source(source).layer(inner);
+    for (source, name) in [
+        (TokenSource::Bearer, "authorization"),
+        (TokenSource::Cookie("access".into()), "cookie"),
+    ] {
+        let mut svc = JwtAuthLayer::new(jwt.clone())
+            .token_source(source)
+            .layer(inner);
         let mut req = Request::get("/");
         for v in &values {
             if let Ok(v) = HeaderValue::from_bytes(v) {
                 req = req.header(name, v);
             }
         }
-        let Ok(req) = req.body(Full::default()) else { return };
+        let Ok(req) = req.body(Full::default()) else {
+            return;
+        };
         let res = common::ready(svc.call(req)).expect("infallible");
         // The fuzzer cannot produce a valid HS256 token, so the inner service never answers.
         assert!(res.status().is_client_error(), "status {}", res.status());

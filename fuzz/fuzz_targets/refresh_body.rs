@@ -19,9 +19,15 @@ static EP: OnceLock<(Endpoint, Endpoint)> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let (refresh, verify) = EP.get_or_init(|| {
-        let sessions: Sessions<MemoryUsers<uuid::Uuid, ()>> =
-            Sessions::new(common::jwt(), Arc::new(MemoryStore::new()), Arc::new(MemoryUsers::new()));
-        (SessionEndpoint::refresh(sessions.clone()).body_limit(4096), SessionEndpoint::verify(sessions))
+        let sessions: Sessions<MemoryUsers<uuid::Uuid, ()>> = Sessions::new(
+            common::jwt(),
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryUsers::new()),
+        );
+        (
+            SessionEndpoint::refresh(sessions.clone()).body_limit(4096),
+            SessionEndpoint::verify(sessions),
+        )
     });
     let (ct, body) = match data.split_first() {
         Some((b, rest)) if b % 4 == 0 => ("text/plain", rest),

@@ -14,7 +14,9 @@ static JWT: OnceLock<Jwt> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let jwt = JWT.get_or_init(common::jwt);
-    let Ok(token) = std::str::from_utf8(data) else { return };
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
     for kind in [TokenKind::Access, TokenKind::Refresh] {
         if let Ok(claims) = jwt.validate::<NoCustomClaims>(token, kind) {
             // Only a genuinely signed token gets here: the fuzzer cannot forge HS256.
