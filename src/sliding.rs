@@ -48,8 +48,6 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -64,11 +62,12 @@ use serde::{Deserialize, Serialize};
 use tower_service::Service;
 use uuid::Uuid;
 
+use crate::auth::future::BoxFuture;
 use crate::claims::{Claims, TokenKind};
-use crate::refresh::body;
 use crate::error::{AuthError, TokenError};
 use crate::events::EventKind;
 use crate::metrics::{self, Rotation, StoreOp};
+use crate::refresh::body;
 use crate::response::{error_response, json};
 use crate::sessions::{CustomClaims, Failed, Sessions, counted, issue_failed};
 use crate::store::NewSession;
@@ -501,9 +500,6 @@ impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
         Ok(Self::token_response(&token))
     }
 }
-
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 impl<R, C, B> Service<Request<B>> for SlidingEndpoint<R, C>
 where
