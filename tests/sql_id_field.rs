@@ -453,3 +453,46 @@ async fn names_are_validated() {
     assert!(!bad("main.users", "uuid", Some("is_active")));
     assert!(!bad("Users_2", "Uuid", None));
 }
+
+/// The lookup binds the id with the column's own type, so the column's index
+/// can serve it: checked on PostgreSQL (which refuses an index across a type
+/// mismatch) with sequential scans off, for each id field.
+#[tokio::test]
+async fn postgres_lookup_uses_the_id_columns_index() {
+    let Some(fx) = Fixture::postgres().await else {
+        return;
+    };
+    let Db::Pg(pool) = &fx.db else { unreachable!() };
+    let user = fx.add_user().await;
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let t = &fx.table;
+    let plan = |column: &str| {
+        AssertSqlSafe(format!(
+            "EXPLAIN SELECT 1 FROM \"{t}\" WHERE \"{column}\" = $1"
+        ))
+    };
+    let plans: Vec<Vec<String>> = vec![
+        sqlx::query_scalar(plan("uuid"))
+            .bind(user.uuid)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap(),
+        sqlx::query_scalar(plan("id"))
+            .bind(user.pk)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap(),
+        sqlx::query_scalar(plan("email"))
+            .bind(&user.email)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap(),
+    ];
+    for plan in plans {
+        assert!(plan.iter().any(|l| l.contains("Index")), "{plan:?}");
+    }
+}

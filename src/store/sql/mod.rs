@@ -955,3 +955,100 @@ macro_rules! impl_sql_token_store {
     };
 }
 pub(crate) use impl_sql_token_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_dialect() {
+        let sql = "UPDATE t SET a = $1, b = $2 WHERE c = $10 AND d = '$x'";
+        assert_eq!(Dialect::Postgres.placeholders(sql), sql);
+        assert_eq!(
+            Dialect::Sqlite.placeholders(sql),
+            "UPDATE t SET a = ?1, b = ?2 WHERE c = ?10 AND d = '$x'"
+        );
+        assert_eq!(
+            Dialect::MySql.placeholders(sql),
+            "UPDATE t SET a = ?, b = ? WHERE c = ? AND d = '$x'"
+        );
+    }
+
+    #[test]
+    fn identifiers() {
+        for ok in ["users", "Users_2", "_x", &"a".repeat(63)] {
+            assert!(validate_ident(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1a",
+            "a-b",
+            "a b",
+            "a;b",
+            "a\"b",
+            "a`b",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_ident(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Dialect::MySql.quote("users"), "`users`");
+        assert_eq!(Dialect::Postgres.quote("users"), "\"users\"");
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert!(SqlStoreOptions::new().validate().is_ok());
+        assert!(SqlStoreOptions::new().table_prefix("").validate().is_ok());
+        assert!(
+            SqlStoreOptions::new()
+                .table_prefix("a".repeat(48))
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            SqlStoreOptions::new()
+                .table_prefix("a".repeat(49))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SqlStoreOptions::new()
+                .table_prefix("x;")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SqlStoreOptions::new()
+                .purge_batch_size(10_001)
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn migrations_render_for_the_prefix() {
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            let core = Core::new(d, SqlStoreOptions::new().table_prefix("app_"));
+            let migrations = core.migrations();
+            assert_eq!(migrations.len(), 1);
+            let statements = &migrations[0].1;
+            assert!(statements.len() >= 3, "{d:?}");
+            for s in statements {
+                assert!(!s.contains("{p}") && !s.contains("--"), "{d:?}: {s}");
+                assert!(s.starts_with("CREATE "), "{d:?}: {s}");
+            }
+            assert!(statements.iter().any(|s| s.contains("app_refresh_tokens")));
+            // Every rendered statement names this prefix's tables only.
+            assert!(core.q.is_revoked.contains("app_sessions"));
+            assert!(!core.q.lock_session.contains('$') || d == Dialect::Postgres);
+        }
+    }
+
+    #[test]
+    fn time_conversions_clamp() {
+        assert_eq!(to_db(u64::MAX), i64::MAX);
+        assert_eq!(from_db(-5), 0);
+        assert_eq!(from_db(to_db(1_700_000_000)), 1_700_000_000);
+    }
+}
