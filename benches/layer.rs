@@ -1,37 +1,37 @@
 //! The layer's cost per request, next to raw `jsonwebtoken::decode` of the same
-//! token, in one run: a bare service, the same service behind `JwtAuthLayer`, the
-//! layer with the revocation check on `MemoryStore`, and the decode alone.
+//! token, for HS256, ES256, EdDSA and RS256, each comparison in one run:
 //!
-//! `cargo bench --bench layer`
+//! - a bare service (building the request and the response: the baseline);
+//! - the same behind `JwtAuthLayer`; with the revocation check on `MemoryStore`;
+//! - with the verified-token cache (a hit): alone, with the revocation check
+//!   asked on every request (staleness 0), and with a 1 s staleness bound;
+//! - `TokenCache::validate` (a hit) and `Jwt::validate` on their own;
+//! - raw `jsonwebtoken::decode` of the same token, same issuer and audience.
 //!
-//! Futures are polled once with a no-op waker: every service here is ready at
-//! once, so the figures are the work itself, not a runtime's scheduling.
+//! ```text
+//! cargo bench --bench layer -- --warm-up-time 1 --measurement-time 2
+//! ```
+//!
+//! First the interleaved measurement (see `support/mod.rs`), whose per-round
+//! ratios are the figures to compare, then criterion's own per-variant numbers.
+//! `LAYER_ROUNDS` sets the rounds (default 101); `LAYER_ONLY=HS256` limits the
+//! run to one algorithm.
+
+mod support;
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use http::{HeaderValue, Request, Response};
 use serde::Deserialize;
+use support::{Rounds, Variant, interleaved, ready};
 use tower::{Layer, Service, service_fn};
 use tower_jwt_auth::{
     Algorithm, Jwt, JwtAuthLayer, Key, MemoryStore, MemoryUsers, NoCustomClaims, Sessions,
+    TokenCache, TokenKind,
 };
-
-/// A labelled closure that serves one request.
-type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
-
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("benchmarked future was not ready"),
-    }
-}
 
 /// The claims raw decode reads: the same fields the layer reads.
 #[derive(Deserialize)]
@@ -47,7 +47,27 @@ struct RawClaims {
     aud: String,
 }
 
-fn bench_alg(c: &mut Criterion, name: &str, key: Key, decoding: jsonwebtoken::DecodingKey) {
+const BARE: &str = "bare service";
+const LAYER: &str = "behind JwtAuthLayer";
+const CHECKED: &str = "layer + revocation check";
+const CACHED: &str = "layer + cache (hit)";
+const CACHED_CHECKED: &str = "layer + cache + revocation check (staleness 0)";
+const CACHED_STALE: &str = "layer + cache + revocation check (staleness 1 s)";
+const CACHE_ALONE: &str = "TokenCache::validate (hit)";
+const VALIDATE: &str = "Jwt::validate";
+const RAW: &str = "raw jsonwebtoken::decode";
+
+struct Summary {
+    alg: &'static str,
+    rounds: Rounds,
+}
+
+fn bench_alg(
+    c: &mut Criterion,
+    name: &'static str,
+    key: Key,
+    decoding: jsonwebtoken::DecodingKey,
+) -> Summary {
     let alg = key.algorithm();
     let jwt = Jwt::builder()
         .signing_key(key)
@@ -77,11 +97,21 @@ fn bench_alg(c: &mut Criterion, name: &str, key: Key, decoding: jsonwebtoken::De
     let bare = service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(Response::new(bytes::Bytes::new()))
     });
-    let mut layered = JwtAuthLayer::new(jwt.clone()).layer(bare);
-    let mut checked = JwtAuthLayer::new(jwt.clone())
-        .revocation_check(store)
+    let cache = || TokenCache::<NoCustomClaims>::new(10_000, 16 << 20);
+    let layered = JwtAuthLayer::new(jwt.clone()).layer(bare);
+    let checked = JwtAuthLayer::new(jwt.clone())
+        .revocation_check(store.clone())
         .layer(bare);
-    let mut bare = bare;
+    let cached = JwtAuthLayer::new(jwt.clone()).cache(cache()).layer(bare);
+    let cached_checked = JwtAuthLayer::new(jwt.clone())
+        .revocation_check(store.clone())
+        .cache(cache())
+        .layer(bare);
+    let cached_stale = JwtAuthLayer::new(jwt.clone())
+        .revocation_check(store)
+        .cache(cache().revocation_staleness(Duration::from_secs(1)))
+        .layer(bare);
+    let alone = cache();
 
     let mut validation = jsonwebtoken::Validation::new(alg);
     validation.leeway = 0;
@@ -89,115 +119,190 @@ fn bench_alg(c: &mut Criterion, name: &str, key: Key, decoding: jsonwebtoken::De
     validation.set_audience(&["api"]);
     // Sanity: every path accepts the token.
     assert!(jsonwebtoken::decode::<RawClaims>(&pair.access, &decoding, &validation).is_ok());
-    assert_eq!(ready(layered.call(req())).unwrap().status(), 200);
-    assert_eq!(ready(checked.call(req())).unwrap().status(), 200);
+    for svc in [&layered, &checked, &cached, &cached_checked, &cached_stale] {
+        assert_eq!(ready(svc.clone().call(req())).unwrap().status(), 200);
+    }
 
-    let mut variants: [Variant<'_>; 4] = [
-        (
-            "bare service",
-            Box::new({
-                let mut bare = bare;
-                move || assert!(ready(bare.call(req())).is_ok())
-            }),
-        ),
-        (
-            "behind JwtAuthLayer",
-            Box::new({
-                let mut layered = layered.clone();
-                move || assert!(ready(layered.call(req())).is_ok())
-            }),
-        ),
-        (
-            "layer + revocation check",
-            Box::new({
-                let mut checked = checked.clone();
-                move || assert!(ready(checked.call(req())).is_ok())
-            }),
-        ),
-        (
-            "raw jsonwebtoken::decode",
-            Box::new({
-                let (token, decoding, validation) =
-                    (pair.access.clone(), decoding.clone(), validation.clone());
-                move || {
-                    assert!(
-                        jsonwebtoken::decode::<RawClaims>(&token, &decoding, &validation).is_ok()
-                    )
-                }
-            }),
-        ),
+    let token = pair.access.as_str();
+    let serve = |svc| serve(svc, req);
+    let mut variants = vec![
+        Variant::new(BARE, {
+            let mut bare = bare;
+            move || assert!(ready(bare.call(req())).is_ok())
+        }),
+        Variant::new(LAYER, serve(layered)),
+        Variant::new(CHECKED, serve(checked)),
+        Variant::new(CACHED, serve(cached)),
+        Variant::new(CACHED_CHECKED, serve(cached_checked)),
+        Variant::new(CACHED_STALE, serve(cached_stale)),
+        Variant::new(CACHE_ALONE, {
+            let jwt = jwt.clone();
+            move || assert!(alone.validate(&jwt, token, TokenKind::Access).is_ok())
+        }),
+        Variant::new(VALIDATE, {
+            let jwt = jwt.clone();
+            move || {
+                assert!(
+                    jwt.validate::<NoCustomClaims>(token, TokenKind::Access)
+                        .is_ok()
+                )
+            }
+        }),
+        Variant::new(RAW, {
+            let (decoding, validation) = (decoding.clone(), validation.clone());
+            move || {
+                assert!(jsonwebtoken::decode::<RawClaims>(token, &decoding, &validation).is_ok())
+            }
+        }),
     ];
-    interleaved(name, &mut variants);
+    let rounds: usize = std::env::var("LAYER_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(101);
+    let r = interleaved(&mut variants, rounds, Duration::from_millis(1));
+    r.print_medians(name);
+    println!(
+        "  layer cost (layer - bare) / raw decode:          {:.3}x",
+        r.added_ratio(LAYER, BARE, RAW)
+    );
+    println!(
+        "  cached layer cost (cached - bare) / raw decode:  {:.3}x",
+        r.added_ratio(CACHED, BARE, RAW)
+    );
 
     let mut g = c.benchmark_group(name);
-    g.bench_function("bare_service", |b| {
-        b.iter(|| ready(bare.call(black_box(req()))))
-    });
-    g.bench_function("jwt_auth_layer", |b| {
-        b.iter(|| ready(layered.call(black_box(req()))))
-    });
-    g.bench_function("layer_with_revocation_check", |b| {
-        b.iter(|| ready(checked.call(black_box(req()))))
-    });
-    g.bench_function("raw_jsonwebtoken_decode", |b| {
-        b.iter(|| {
-            jsonwebtoken::decode::<RawClaims>(black_box(&pair.access), &decoding, &validation)
-                .unwrap()
-        })
-    });
+    for v in variants.iter_mut() {
+        let id: String = v
+            .label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        g.bench_function(id, |b| b.iter(|| (v.run)()));
+    }
     g.finish();
+    Summary {
+        alg: name,
+        rounds: r,
+    }
 }
 
-fn layer(c: &mut Criterion) {
+/// One request through `svc`, which must accept it.
+fn serve<'a, S>(mut svc: S, req: impl Fn() -> Request<()> + 'a) -> impl FnMut() + 'a
+where
+    S: Service<Request<()>, Response = Response<bytes::Bytes>> + 'a,
+    S::Error: std::fmt::Debug,
+{
+    move || assert_eq!(ready(svc.call(req())).unwrap().status(), 200)
+}
+
+fn print_summary(all: &[Summary]) {
+    println!();
+    println!("Summary (interleaved medians; ratios are medians of per-round ratios)");
+    println!();
+    println!(
+        "| alg | raw decode | layer − bare | layer / raw | + revocation / raw | cached / raw | cached + revocation (0) / raw | cached + revocation (1 s) / raw | `TokenCache::validate` / raw | `Jwt::validate` / raw |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for s in all {
+        let r = &s.rounds;
+        let (lo, hi) = r.added_ratio_iqr(LAYER, BARE, RAW);
+        let (clo, chi) = r.added_ratio_iqr(CACHED, BARE, RAW);
+        println!(
+            "| {} | {:.0} ns | {:.0} ns | **{:.3}x** ({:.3}–{:.3}) | {:.3}x | **{:.3}x** ({:.3}–{:.3}) | {:.3}x | {:.3}x | {:.3}x | {:.3}x |",
+            s.alg,
+            r.median_ns(RAW),
+            r.median_of(|t| t(LAYER) - t(BARE)),
+            r.added_ratio(LAYER, BARE, RAW),
+            lo,
+            hi,
+            r.added_ratio(CHECKED, BARE, RAW),
+            r.added_ratio(CACHED, BARE, RAW),
+            clo,
+            chi,
+            r.added_ratio(CACHED_CHECKED, BARE, RAW),
+            r.added_ratio(CACHED_STALE, BARE, RAW),
+            r.ratio(CACHE_ALONE, RAW),
+            r.ratio(VALIDATE, RAW),
+        );
+    }
+    println!();
+    println!(
+        "| alg | bare | layer | + revocation | cached | cached + rev (0) | cached + rev (1 s) | TokenCache::validate | Jwt::validate | raw decode |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for s in all {
+        let r = &s.rounds;
+        let ns = |l| format!("{:.0} ns", r.median_ns(l));
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.alg,
+            ns(BARE),
+            ns(LAYER),
+            ns(CHECKED),
+            ns(CACHED),
+            ns(CACHED_CHECKED),
+            ns(CACHED_STALE),
+            ns(CACHE_ALONE),
+            ns(VALIDATE),
+            ns(RAW)
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let only = std::env::var("LAYER_ONLY").ok();
+    let want = |name: &str| only.as_deref().is_none_or(|o| o.eq_ignore_ascii_case(name));
+    let mut all = Vec::new();
     let secret = [7u8; 32];
-    bench_alg(
-        c,
-        "HS256",
-        Key::hmac("k1", Algorithm::HS256, secret).unwrap(),
-        jsonwebtoken::DecodingKey::from_secret(&secret).unwrap(),
+    if want("HS256") {
+        all.push(bench_alg(
+            &mut c,
+            "HS256",
+            Key::hmac("k1", Algorithm::HS256, secret).unwrap(),
+            jsonwebtoken::DecodingKey::from_secret(&secret).unwrap(),
+        ));
+    }
+    type Pem = (
+        &'static str,
+        Algorithm,
+        &'static str,
+        &'static str,
+        fn(&[u8]) -> jsonwebtoken::errors::Result<jsonwebtoken::DecodingKey>,
     );
-    let pem = include_str!("../tests/keys/es256.pem");
-    let public = include_str!("../tests/keys/es256.pub.pem");
-    bench_alg(
-        c,
-        "ES256",
-        Key::from_private_pem("k2", Algorithm::ES256, pem).unwrap(),
-        jsonwebtoken::DecodingKey::from_ec_pem(public.as_bytes()).unwrap(),
-    );
-}
-
-/// The same variants measured in alternation (batch A, batch B, ... repeated), the
-/// median batch of each kept: on a noisy machine a neighbour's load hits every
-/// variant alike, so the ratios hold even when absolute times drift.
-fn interleaved(name: &str, variants: &mut [Variant<'_>]) {
-    const ROUNDS: usize = 41;
-    let batch = if name.starts_with("HS") { 2000 } else { 100 };
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, f)) in variants.iter_mut().enumerate() {
-            let start = std::time::Instant::now();
-            for _ in 0..batch {
-                f();
-            }
-            times[i].push(start.elapsed().as_nanos() as f64 / batch as f64);
+    let asymmetric: [Pem; 3] = [
+        (
+            "ES256",
+            Algorithm::ES256,
+            include_str!("../tests/keys/es256.pem"),
+            include_str!("../tests/keys/es256.pub.pem"),
+            jsonwebtoken::DecodingKey::from_ec_pem,
+        ),
+        (
+            "EdDSA",
+            Algorithm::EdDSA,
+            include_str!("../tests/keys/ed25519.pem"),
+            include_str!("../tests/keys/ed25519.pub.pem"),
+            jsonwebtoken::DecodingKey::from_ed_pem,
+        ),
+        (
+            "RS256",
+            Algorithm::RS256,
+            include_str!("../tests/keys/rs256.pem"),
+            include_str!("../tests/keys/rs256.pub.pem"),
+            jsonwebtoken::DecodingKey::from_rsa_pem,
+        ),
+    ];
+    for (name, alg, private, public, decoding) in asymmetric {
+        if want(name) {
+            all.push(bench_alg(
+                &mut c,
+                name,
+                Key::from_private_pem("k1", alg, private).unwrap(),
+                decoding(public.as_bytes()).unwrap(),
+            ));
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
-    let m: Vec<f64> = times.iter_mut().map(median).collect();
-    let (bare, layer, checked, raw) = (m[0], m[1], m[2], m[3]);
-    println!("{name} interleaved medians ({ROUNDS} rounds x {batch}):");
-    for (i, (label, _)) in variants.iter().enumerate() {
-        println!("  {label:<28} {:>10.0} ns", m[i]);
-    }
-    println!(
-        "  layer cost (layer - bare) / raw decode = {:.2}x; with revocation check = {:.2}x",
-        (layer - bare) / raw,
-        (checked - bare) / raw
-    );
+    print_summary(&all);
+    c.final_summary();
 }
-
-criterion_group!(benches, layer);
-criterion_main!(benches);

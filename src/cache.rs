@@ -32,11 +32,15 @@
 //! more, expired ones go first. A flood of distinct valid tokens therefore
 //! cannot grow the cache: each insertion into a full shard evicts.
 //!
-//! An entry's size is estimated as its table slot (counted twice, to cover the
-//! hash table's growth slack), its place in the eviction queue, the heap of the
-//! registered claims (user id, issuer, audience) and the decoded payload's length
-//! as a stand-in for the heap of the application's own claims. An entry larger
-//! than a shard's byte share is never cached.
+//! An entry's size is counted as the heap it takes: the boxed entry, its table
+//! slot five times over and its queue slot twice (the most the hash table and
+//! the queue hold per entry, growth slack and all), the heap of the registered
+//! claims (user id, issuer, audience) and the decoded payload's length as a
+//! stand-in for the heap of the application's own claims (nothing for a
+//! zero-sized claims type such as `NoCustomClaims`). With claims types
+//! whose heap is no larger than their JSON, the real heap stays under
+//! `max_bytes` (the allocator's own per-allocation overhead aside). An entry
+//! larger than a shard's byte share is never cached.
 //!
 //! ## Cost
 //!
@@ -47,7 +51,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
@@ -132,10 +136,13 @@ struct Shared<C> {
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// Entries are boxed and the table is keyed by 8 bytes of the digest: a table
+/// slot is 16 bytes, so the hash table's growth slack (under churn a table can
+/// reach about 4.6 slots per entry) stays small and can be counted in full.
 struct Shard<C> {
-    map: HashMap<Digest, Entry<C>, BuildHasherDefault<DigestHasher>>,
+    map: HashMap<u64, Box<Entry<C>>, BuildHasherDefault<KeyHasher>>,
     /// CLOCK queue: every key of `map` exactly once, oldest first.
-    order: VecDeque<Digest>,
+    order: VecDeque<u64>,
     bytes: usize,
 }
 
@@ -148,6 +155,8 @@ impl<C> Shard<C> {
 }
 
 struct Entry<C> {
+    /// The whole digest: the table key is only 8 bytes of it.
+    digest: Digest,
     claims: Claims<C>,
     /// The key set that verified the token; the entry is stale once the `Jwt`
     /// holds another. A `Weak` keeps the old set's allocation (not its keys)
@@ -187,32 +196,32 @@ impl Digest {
         }
     }
 
-    /// Bytes 0..8: picks the shard.
+    /// Bytes 0..8: pick the shard.
     fn shard_bits(&self) -> usize {
         let [a, b, c, d, e, f, g, h, ..] = self.0;
         u64::from_le_bytes([a, b, c, d, e, f, g, h]) as usize
     }
-}
 
-impl Hash for Digest {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Bytes 8..16 place the entry in its shard's table: a digest is already
-        // uniform, there is nothing to gain from hashing it again.
+    /// Bytes 8..16: the key in the shard's table (a digest is already uniform,
+    /// there is nothing to gain from hashing it again). Two digests that share
+    /// these 8 bytes share a slot: the later one replaces the earlier, and a
+    /// lookup compares the whole digest.
+    fn table_key(&self) -> u64 {
         let [_, _, _, _, _, _, _, _, a, b, c, d, e, f, g, h, ..] = self.0;
-        state.write_u64(u64::from_le_bytes([a, b, c, d, e, f, g, h]));
+        u64::from_le_bytes([a, b, c, d, e, f, g, h])
     }
 }
 
-/// Passes a [`Digest`]'s bytes through as the table hash.
+/// Passes a `u64` key through as its own hash.
 #[derive(Default)]
-struct DigestHasher(u64);
+struct KeyHasher(u64);
 
-impl Hasher for DigestHasher {
+impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        // Not reached by `Digest` (it writes one u64); kept total for any input.
+        // Not reached by `u64` keys (they call `write_u64`); kept total anyway.
         for b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
@@ -362,7 +371,8 @@ impl<C> TokenCache<C> {
     /// `started_ms` (from [`TokenCache::check_started`]).
     pub(crate) fn revocation_checked(&self, d: &Digest, started_ms: u64) {
         if let Some(shard) = read(self.shard(d))
-            && let Some(e) = shard.map.get(d)
+            && let Some(e) = shard.map.get(&d.table_key())
+            && e.digest == *d
         {
             // `fetch_max`: a later answer wins, and `REVOKED` is never undone.
             e.revocation
@@ -373,7 +383,8 @@ impl<C> TokenCache<C> {
     /// Records that the store found the token revoked.
     pub(crate) fn revoked(&self, d: &Digest) {
         if let Some(shard) = read(self.shard(d))
-            && let Some(e) = shard.map.get(d)
+            && let Some(e) = shard.map.get(&d.table_key())
+            && e.digest == *d
         {
             e.revocation.store(REVOKED, Ordering::Relaxed);
         }
@@ -391,10 +402,13 @@ impl<C: Clone> TokenCache<C> {
         let Some(shard) = read(self.shard(d)) else {
             return Lookup::Miss;
         };
-        let Some(e) = shard.map.get(d) else {
+        let Some(e) = shard.map.get(&d.table_key()) else {
             return Lookup::Miss;
         };
-        if !std::ptr::eq(e.keys.as_ptr(), Arc::as_ptr(&jwt.keys())) || e.claims.kind != kind {
+        if e.digest != *d
+            || !std::ptr::eq(e.keys.as_ptr(), Arc::as_ptr(&jwt.keys()))
+            || e.claims.kind != kind
+        {
             return Lookup::Miss;
         }
         if let Err(err) = check_times(&e.claims, jwt.settings().leeway, now) {
@@ -427,17 +441,20 @@ impl<C: Clone> TokenCache<C> {
         if bytes > cap_bytes || cap_entries == 0 {
             return;
         }
-        let entry = Entry {
+        let entry = Box::new(Entry {
+            digest: d,
             claims: claims.clone(),
             keys: Arc::downgrade(keys),
             bytes,
             visited: AtomicBool::new(false),
             revocation: AtomicU64::new(NEVER_CHECKED),
-        };
+        });
+        let key = d.table_key();
         let mut shard = write(self.shard(&d));
         let shard = &mut *shard;
-        if let Some(old) = shard.map.get_mut(&d) {
-            // Re-validated after a key change: replace in place (already queued).
+        if let Some(old) = shard.map.get_mut(&key) {
+            // Re-validated after a key change (or, once in 2^64, another digest
+            // with the same table key): replace in place, already queued.
             shard.bytes = shard.bytes - old.bytes + bytes;
             *old = entry;
         } else {
@@ -450,8 +467,8 @@ impl<C: Clone> TokenCache<C> {
                 return;
             }
             shard.bytes += bytes;
-            shard.map.insert(d, entry);
-            shard.order.push_back(d);
+            shard.map.insert(key, entry);
+            shard.order.push_back(key);
         }
         // Replacing an old entry may have made the shard too big for its bytes.
         while shard.bytes > cap_bytes {
@@ -577,14 +594,24 @@ fn check_times<C>(c: &Claims<C>, leeway: u64, now: u64) -> Result<(), TokenError
 
 /// The estimated size of one entry (see [Bounds](crate::cache#bounds)).
 fn entry_bytes<C>(c: &Claims<C>, payload_b64_len: usize) -> usize {
-    let slot = std::mem::size_of::<(Digest, Entry<C>)>() + 1;
-    let queue = std::mem::size_of::<Digest>();
+    // The boxed entry; its table slot (and control byte) five times over, the
+    // most a hashbrown table holds per entry under insert/remove churn (it
+    // rehashes in place only below half load, so up to 16/7 slots per entry,
+    // rounded up to a power of two); its queue slot twice (a `VecDeque` doubles).
+    let boxed = std::mem::size_of::<Entry<C>>();
+    let slot = 5 * (std::mem::size_of::<(u64, Box<Entry<C>>)>() + 1);
+    let queue = 2 * std::mem::size_of::<u64>();
     let registered = c.user_id.capacity()
         + c.issuer.as_ref().map_or(0, String::capacity)
         + c.audience.capacity() * std::mem::size_of::<String>()
         + c.audience.iter().map(String::capacity).sum::<usize>();
-    let custom = payload_b64_len / 4 * 3 + 2;
-    2 * slot + queue + registered + custom
+    // A zero-sized claims type (`NoCustomClaims`) can own no heap.
+    let custom = if std::mem::size_of::<C>() == 0 {
+        0
+    } else {
+        payload_b64_len / 4 * 3 + 2
+    };
+    boxed + slot + queue + registered + custom
 }
 
 /// Evicts one entry by CLOCK; `false` when the shard is empty.
