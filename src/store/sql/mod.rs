@@ -215,7 +215,7 @@ pub(crate) fn validate_ident(name: &str) -> Result<(), ConfigError> {
     let bytes = name.as_bytes();
     let ok = !bytes.is_empty()
         && bytes.len() <= MAX_IDENT
-        && !bytes[0].is_ascii_digit()
+        && !bytes.first().is_some_and(u8::is_ascii_digit)
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_');
