@@ -27,6 +27,9 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
-pub const POSTGRES_URL: (&str, &str) = ("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
+pub const POSTGRES_URL: (&str, &str) = (
+    "TEST_POSTGRES_URL",
+    "postgres://postgres@127.0.0.1:5432/test",
+);
 pub const MYSQL_URL: (&str, &str) = ("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test");
 pub const REDIS_URL: (&str, &str) = ("TEST_REDIS_URL", "redis://127.0.0.1:6379/");

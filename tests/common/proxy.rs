@@ -28,7 +28,9 @@ impl Proxy {
         let (up2, cut2) = (up.clone(), cut.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 if !up2.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
@@ -36,7 +38,9 @@ impl Proxy {
                 let target = target.clone();
                 let mut cut_rx = cut2.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&target).await else { return };
+                    let Ok(mut server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = copy_bidirectional(&mut client, &mut server) => {}
                         _ = cut_rx.changed() => {}
@@ -44,7 +48,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, up, cut, task }
+        Proxy {
+            addr,
+            up,
+            cut,
+            task,
+        }
     }
 
     /// The proxy's own address.
