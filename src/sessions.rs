@@ -26,7 +26,9 @@ use crate::error::{AuthError, StoreError, TokenError};
 use crate::events::{Dispatcher, EventKind, RefusalReason, SessionEvent, SessionEvents};
 use crate::metrics::{self, Rotation, StoreOp};
 use crate::sliding::SlidingTokens;
-use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
+use crate::store::{
+    NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore, new_store_id,
+};
 use crate::token::{TokenPair, now_secs};
 use crate::user::{UserLookup, UserResolver};
 
@@ -295,9 +297,9 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         let now = now_secs();
         let s = self.jwt.settings();
         let session = NewSession {
-            session_id: Uuid::new_v4(),
+            session_id: new_store_id(),
             user_id,
-            jti: Uuid::new_v4(),
+            jti: new_store_id(),
             created_at: now,
             token_expires_at: now + s.refresh_ttl.min(s.session_max_age),
             session_expires_at: now + s.session_max_age,
@@ -345,7 +347,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             .jwt
             .issue_access(&claims.user_id, claims.session_id, &custom)
             .map_err(issue_failed)?;
-        let successor = Uuid::new_v4();
+        let successor = new_store_id();
         let (expires_at, outcome) = self
             .rotate(
                 &claims.user_id,

@@ -70,7 +70,7 @@ use crate::metrics::{self, Rotation, StoreOp};
 use crate::refresh::body;
 use crate::response::{error_response, json};
 use crate::sessions::{CustomClaims, Failed, Sessions, counted, issue_failed};
-use crate::store::NewSession;
+use crate::store::{NewSession, new_store_id};
 use crate::token::{Mint, now_secs};
 use crate::user::UserResolver;
 
@@ -183,9 +183,9 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         let now = now_secs();
         let max_age = self.jwt.settings().session_max_age;
         let session = NewSession {
-            session_id: Uuid::new_v4(),
+            session_id: new_store_id(),
             user_id: user_id.to_string(),
-            jti: Uuid::new_v4(),
+            jti: new_store_id(),
             created_at: now,
             token_expires_at: now + window.min(max_age),
             session_expires_at: now + max_age,
@@ -231,7 +231,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         let custom = self
             .claims_for_rotation(&claims.user_id, claims.session_id, claims.custom.custom)
             .await?;
-        let successor = Uuid::new_v4();
+        let successor = new_store_id();
         // Minting cannot fail for claims that serialized before; a hook's new
         // claims are checked by minting a probe before the token is spent.
         if self.claims_refresh.is_some() {

@@ -34,6 +34,14 @@ impl std::fmt::Debug for dyn TokenStore {
     }
 }
 
+/// A new id for a session or a stored refresh token: a UUIDv7, whose time-ordered
+/// prefix keeps the stores' indexes append-mostly (inserts and purges touch few
+/// pages) while its 74 random bits keep ids unguessable. Ids are never secrets:
+/// tokens are signed.
+pub fn new_store_id() -> Uuid {
+    Uuid::now_v7()
+}
+
 /// A new session (refresh-token family) and its first refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
@@ -137,7 +145,12 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Whether a token of `session_id` issued at `issued_at` to `user_id` is
     /// revoked: its session is revoked or unknown, or all the user's tokens issued
     /// before `issued_at` were revoked.
-    async fn is_revoked(&self, session_id: Uuid, user_id: &str, issued_at: u64) -> Result<bool, StoreError>;
+    async fn is_revoked(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        issued_at: u64,
+    ) -> Result<bool, StoreError>;
 
     /// The live (not revoked, not expired) sessions of a user.
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError>;
