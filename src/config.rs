@@ -135,7 +135,10 @@ impl Jwt {
 
     fn lock_key_change(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded data is `()`: a panic elsewhere cannot leave it inconsistent.
-        self.inner.key_change.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .key_change
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The public verification keys as a JWKS document (`kid`, `alg`, `use: sig`).

@@ -1,6 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
 
 mod claims;
 mod config;
@@ -23,9 +28,9 @@ mod user;
 pub use store::{MemoryStore, TokenStore};
 pub use user::{MemoryUsers, UserLookup, UserResolver};
 pub mod auth;
-pub mod refresh;
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod refresh;
 mod response;
 mod sessions;
 pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
@@ -45,13 +50,13 @@ pub use sliding::{SlidingEndpoint, SlidingToken, SlidingTokens};
 pub mod conformance;
 
 // Backends added by their own modules (keep one line each):
-#[cfg(feature = "redis")]
-pub use store::{RedisStore, RedisStoreBuilder};
-#[cfg(feature = "sql")]
-pub use store::sql::{SqlStoreOptions, SqlUsers};
-#[cfg(feature = "sqlite")]
-pub use store::SqliteStore;
-#[cfg(feature = "postgres")]
-pub use store::PgStore;
 #[cfg(feature = "mysql")]
 pub use store::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+#[cfg(feature = "sql")]
+pub use store::sql::{SqlStoreOptions, SqlUsers};
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};

@@ -572,7 +572,8 @@ fn concurrent_key_changes_are_not_lost() {
             let jwt = jwt.clone();
             scope.spawn(move || {
                 for i in 0..25 {
-                    let key = Key::from_public_pem(format!("k{t}-{i}"), Algorithm::ES256, pem).unwrap();
+                    let key =
+                        Key::from_public_pem(format!("k{t}-{i}"), Algorithm::ES256, pem).unwrap();
                     jwt.add_verification_key(key).unwrap();
                 }
             });
