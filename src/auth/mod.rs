@@ -21,7 +21,7 @@
 //!     .layer(JwtAuthLayer::new(jwt.clone()))
 //!     .service(service_fn(|req: Request<Full<Bytes>>| async move {
 //!         let claims = req.extensions().get::<Claims>().unwrap();
-//!         Ok::<_, Infallible>(Response::new(Full::from(format!("hello {}", claims.user_id()))))
+//!         Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(format!("hello {}", claims.user_id()))))
 //!     }));
 //!
 //! let (token, _) = jwt.issue_access("42", uuid::Uuid::new_v4(), &NoCustomClaims).unwrap();
