@@ -184,9 +184,8 @@ where
             _ => None,
         };
         let users = cfg.user.clone();
-        let (session_id, iat, user_id) =
-            (claims.session_id, claims.issued_at, claims.user_id.clone());
-        req.extensions_mut().insert(claims);
+        // The claims travel with the checks and go into the extensions once
+        // they pass: the store reads the user id from them, no copy.
         let clone = self.inner.clone();
         let mut svc = std::mem::replace(&mut self.inner, clone);
         let rejection = self.rejection.clone();
@@ -196,7 +195,7 @@ where
                     let started = record.as_ref().map(|(cache, _)| cache.check_started());
                     let revoked = metrics::timed(
                         StoreOp::IsRevoked,
-                        store.is_revoked(session_id, &user_id, iat),
+                        store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at),
                     )
                     .await?;
                     if let (Some((cache, digest)), Some(started)) = (&record, started) {
@@ -211,7 +210,7 @@ where
                     }
                 }
                 match users {
-                    Some(users) => Ok(Some(users.resolve(user_id).await?)),
+                    Some(users) => Ok(Some(users.resolve(claims.user_id.clone()).await?)),
                     None => Ok(None),
                 }
             }
@@ -219,6 +218,7 @@ where
             match checked {
                 Ok(insert) => {
                     metrics::validation_accepted();
+                    req.extensions_mut().insert(claims);
                     if let Some(insert) = insert {
                         insert(req.extensions_mut());
                     }
