@@ -1408,6 +1408,11 @@ fn bad_configuration_stops_with_one_line() {
         ),
         (vec![("ACCESS_TTL_SECS", "0")], "ACCESS_TTL_SECS"),
         (vec![("REUSE_GRACE_SECS", "soon")], "REUSE_GRACE_SECS"),
+        (vec![("METRICS_BIND", "nowhere")], "METRICS_BIND"),
+        (
+            vec![("DATABASE_URL", "memory"), ("METRICS_BIND", &taken_addr)],
+            "METRICS_BIND",
+        ),
     ];
     for (vars, mention) in cases {
         let mut cmd = server_command(&vars, &dir.0);
