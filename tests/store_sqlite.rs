@@ -3,6 +3,12 @@
 //! closed pool, and (ignored, run by hand) purging 1,000,000 expired rows.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+#[path = "common/store_checks.rs"]
+mod store_checks;
+
+use store_checks::{now, purge_while_rotating, session};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +16,7 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tower_jwt_auth::conformance::sessions_for;
 use tower_jwt_auth::store::sql::SqlStoreOptions;
-use tower_jwt_auth::store::{NewSession, RotateOutcome, RotateRequest};
+use tower_jwt_auth::store::{RotateOutcome, RotateRequest};
 use tower_jwt_auth::{AuthError, NoCustomClaims, SqliteStore, TokenStore};
 use uuid::Uuid;
 
@@ -51,18 +57,6 @@ mod memory {
     tower_jwt_auth::token_store_conformance!(async || Some(
         Arc::new(memory_store().await) as Arc<dyn TokenStore>
     ));
-}
-
-fn session(user: &str, now: u64) -> NewSession {
-    NewSession {
-        session_id: Uuid::new_v4(),
-        user_id: user.into(),
-        jti: Uuid::new_v4(),
-        created_at: now,
-        token_expires_at: now + 100,
-        session_expires_at: now + 1000,
-        label: None,
-    }
 }
 
 #[tokio::test]
@@ -264,7 +258,7 @@ async fn purge_one_million_expired_rows() {
     let options = SqlStoreOptions::new().purge_batch_size(purge_batch());
     let store = Arc::new(SqliteStore::with_options(pool.clone(), options).unwrap());
     store.migrate().await.unwrap();
-    let now = tower_jwt_auth_now();
+    let now = now();
     // 1,000,000 expired sessions with one token each, inserted in one statement each.
     let t = Instant::now();
     sqlx::raw_sql(
@@ -293,60 +287,4 @@ async fn purge_one_million_expired_rows() {
          slowest concurrent rotation {max_pause:?}",
         purge_batch()
     );
-}
-
-fn tower_jwt_auth_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Purges while another task rotates a live session in a loop: returns the
-/// slowest rotation seen during the purge (how long purge held the tables), the
-/// rows removed and the purge's duration.
-async fn purge_while_rotating(store: Arc<SqliteStore>, now: u64) -> (Duration, u64, Duration) {
-    let s = NewSession {
-        session_id: Uuid::new_v4(),
-        user_id: "live-user".into(),
-        jti: Uuid::new_v4(),
-        created_at: now,
-        token_expires_at: now + 3600,
-        session_expires_at: now + 7200,
-        label: None,
-    };
-    store.create_session(&s).await.unwrap();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let rotator = {
-        let (store, done) = (store.clone(), done.clone());
-        tokio::spawn(async move {
-            let mut jti = s.jti;
-            let mut max = Duration::ZERO;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let r = RotateRequest {
-                    session_id: s.session_id,
-                    user_id: "live-user".into(),
-                    jti,
-                    successor_jti: Uuid::new_v4(),
-                    now,
-                    refresh_ttl: 3600,
-                    grace: 0,
-                };
-                let t = Instant::now();
-                assert!(matches!(
-                    store.rotate(&r).await.unwrap(),
-                    RotateOutcome::Rotated { .. }
-                ));
-                max = max.max(t.elapsed());
-                jti = r.successor_jti;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            max
-        })
-    };
-    let t = Instant::now();
-    let removed = store.purge_expired(now).await.unwrap();
-    let took = t.elapsed();
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    (rotator.await.unwrap(), removed, took)
 }
