@@ -83,6 +83,15 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // Switch the file to WAL on one connection first: the switch needs an
+        // exclusive lock, and a pool opening several fresh connections at once
+        // lets them race for it (SQLITE_BUSY, "database is locked"). The mode is
+        // stored in the file, so the pool's connections find it set.
+        // An in-memory database lives as long as one of its connections: this
+        // one is kept until the pool has its own.
+        let first = sqlx::ConnectOptions::connect(&connect)
+            .await
+            .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
         // No idle timeout or lifetime: an in-memory database lives only as long
         // as one of its connections.
         let pool = SqlitePoolOptions::new()
@@ -94,6 +103,7 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
+        let _ = sqlx::Connection::close(first).await;
         Ok(SqliteStore {
             pool,
             core,
