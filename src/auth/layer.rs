@@ -1,13 +1,12 @@
 //! The layer and its builder methods.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tower_layer::Layer;
 
 use super::rejection::JsonRejection;
-use super::service::{AuthConfig, ErasedResolver, JwtAuth};
+use super::service::{AuthConfig, ErasedResolver, JwtAuth, Shared};
 use super::source::TokenSource;
 use crate::cache::TokenCache;
 use crate::claims::NoCustomClaims;
@@ -21,19 +20,15 @@ use crate::user::UserResolver;
 /// `R` builds the response for refused requests.
 #[must_use]
 pub struct JwtAuthLayer<C = NoCustomClaims, R = JsonRejection> {
-    config: Arc<AuthConfig>,
+    shared: Arc<Shared<C>>,
     rejection: R,
-    cache: Option<TokenCache<C>>,
-    _claims: PhantomData<fn() -> C>,
 }
 
 impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
     fn clone(&self) -> Self {
         JwtAuthLayer {
-            config: self.config.clone(),
+            shared: self.shared.clone(),
             rejection: self.rejection.clone(),
-            cache: self.cache.clone(),
-            _claims: PhantomData,
         }
     }
 }
@@ -41,9 +36,9 @@ impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
 impl<C, R: fmt::Debug> fmt::Debug for JwtAuthLayer<C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthLayer")
-            .field("config", &self.config)
+            .field("config", &self.shared.config)
             .field("rejection", &self.rejection)
-            .field("cache", &self.cache)
+            .field("cache", &self.shared.cache)
             .finish()
     }
 }
@@ -53,16 +48,17 @@ impl JwtAuthLayer<NoCustomClaims, JsonRejection> {
     /// JSON rejections in realm `api`.
     pub fn new(jwt: Jwt) -> Self {
         JwtAuthLayer {
-            config: Arc::new(AuthConfig {
-                jwt,
-                source: TokenSource::Bearer,
-                optional: false,
-                revocation: None,
-                user: None,
+            shared: Arc::new(Shared {
+                config: AuthConfig {
+                    jwt,
+                    source: TokenSource::Bearer,
+                    optional: false,
+                    revocation: None,
+                    user: None,
+                },
+                cache: None,
             }),
             rejection: JsonRejection::default(),
-            cache: None,
-            _claims: PhantomData,
         }
     }
 }
@@ -77,7 +73,7 @@ impl<C> JwtAuthLayer<C, JsonRejection> {
 
 impl<C, R> JwtAuthLayer<C, R> {
     fn config_mut(&mut self) -> &mut AuthConfig {
-        Arc::make_mut(&mut self.config)
+        &mut Arc::make_mut(&mut self.shared).config
     }
 
     /// Parses the app's own claims as `C2` (inserted as `Claims<C2>`).
@@ -86,11 +82,13 @@ impl<C, R> JwtAuthLayer<C, R> {
     /// replaced by a new, empty cache of the same bounds for `C2`. Call this
     /// first to keep the cache you pass.
     pub fn claims<C2>(self) -> JwtAuthLayer<C2, R> {
+        let shared = Shared {
+            config: self.shared.config.clone(),
+            cache: self.shared.cache.as_ref().map(TokenCache::same_bounds),
+        };
         JwtAuthLayer {
-            config: self.config,
+            shared: Arc::new(shared),
             rejection: self.rejection,
-            cache: self.cache.as_ref().map(TokenCache::same_bounds),
-            _claims: PhantomData,
         }
     }
 
@@ -108,7 +106,7 @@ impl<C, R> JwtAuthLayer<C, R> {
     ///     .cache(TokenCache::new(10_000, 8 << 20).revocation_staleness(Duration::from_secs(5)));
     /// ```
     pub fn cache(mut self, cache: TokenCache<C>) -> Self {
-        self.cache = Some(cache);
+        Arc::make_mut(&mut self.shared).cache = Some(cache);
         self
     }
 
@@ -143,10 +141,8 @@ impl<C, R> JwtAuthLayer<C, R> {
     /// Replaces the rejection response builder.
     pub fn on_rejection<R2>(self, rejection: R2) -> JwtAuthLayer<C, R2> {
         JwtAuthLayer {
-            config: self.config,
+            shared: self.shared,
             rejection,
-            cache: self.cache,
-            _claims: PhantomData,
         }
     }
 }
@@ -155,11 +151,6 @@ impl<S, C, R: Clone> Layer<S> for JwtAuthLayer<C, R> {
     type Service = JwtAuth<S, C, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        JwtAuth::new(
-            inner,
-            self.config.clone(),
-            self.rejection.clone(),
-            self.cache.clone(),
-        )
+        JwtAuth::new(inner, self.shared.clone(), self.rejection.clone())
     }
 }

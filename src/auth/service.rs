@@ -1,7 +1,6 @@
 //! The middleware service.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -64,29 +63,45 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
+/// What a layer and all its services share, behind one `Arc`: the store
+/// checks' future holds one reference for the configuration and the cache.
+pub(crate) struct Shared<C> {
+    pub(crate) config: AuthConfig,
+    /// The opt-in verified-token cache (typed by the claims it stores).
+    pub(crate) cache: Option<TokenCache<C>>,
+}
+
+impl<C> Clone for Shared<C> {
+    fn clone(&self) -> Self {
+        Shared {
+            config: self.config.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
 /// The service [`JwtAuthLayer`](super::JwtAuthLayer) wraps around an inner service.
 pub struct JwtAuth<S, C, R> {
     inner: S,
-    config: Arc<AuthConfig>,
+    shared: Arc<Shared<C>>,
     rejection: R,
-    /// The opt-in verified-token cache (typed by the claims it stores).
-    cache: Option<TokenCache<C>>,
-    _claims: PhantomData<fn() -> C>,
 }
 
 impl<S, C, R> JwtAuth<S, C, R> {
-    pub(crate) fn new(
-        inner: S,
-        config: Arc<AuthConfig>,
-        rejection: R,
-        cache: Option<TokenCache<C>>,
-    ) -> Self {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<C>>, rejection: R) -> Self {
         JwtAuth {
             inner,
-            config,
+            shared,
             rejection,
-            cache,
-            _claims: PhantomData,
         }
     }
 
@@ -100,9 +115,8 @@ impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
     fn clone(&self) -> Self {
         JwtAuth::new(
             self.inner.clone(),
-            self.config.clone(),
+            self.shared.clone(),
             self.rejection.clone(),
-            self.cache.clone(),
         )
     }
 }
@@ -111,8 +125,8 @@ impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for JwtAuth<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuth")
             .field("inner", &self.inner)
-            .field("config", &self.config)
-            .field("cache", &self.cache)
+            .field("config", &self.shared.config)
+            .field("cache", &self.shared.cache)
             .finish_non_exhaustive()
     }
 }
@@ -135,13 +149,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let cfg = &*self.config;
+        let cfg = &self.shared.config;
         // With the cache: the token's digest (to record the store's answer) and
         // whether the store's last answer for it is recent enough to skip it.
         let mut cached: Option<Digest> = None;
         let mut revocation_fresh = false;
         let claims: Claims<C> = match cfg.source.extract(req.headers()) {
-            Ok(Some(token)) => match &self.cache {
+            Ok(Some(token)) => match &self.shared.cache {
                 None => match cfg.jwt.validate(&token, TokenKind::Access) {
                     Ok(claims) => claims,
                     Err(e) => return refuse(&self.rejection, e.into()),
@@ -172,18 +186,11 @@ where
 
         // The opt-in checks need the store: run them, then call the service that
         // was polled ready (a clone takes its place here, as tower's docs advise).
-        let store = if revocation_fresh {
-            None
-        } else {
-            cfg.revocation.clone()
-        };
-        // Where to record the store's answer: only a cached token's, and only
-        // when the store is asked.
-        let record = match (&store, cached, &self.cache) {
-            (Some(_), Some(digest), Some(cache)) => Some((cache.clone(), digest)),
-            _ => None,
-        };
-        let users = cfg.user.clone();
+        // The future holds one reference, to what the layer's services share.
+        let ask_store = !revocation_fresh;
+        // Where to record the store's answer: only a cached token's.
+        let record = cached;
+        let shared = self.shared.clone();
         // The claims travel with the checks and go into the extensions once
         // they pass: the store reads the user id from them, no copy.
         let clone = self.inner.clone();
@@ -191,25 +198,27 @@ where
         let rejection = self.rejection.clone();
         ResponseFuture::checking(Box::pin(async move {
             let checked: Result<Option<Inserter>, AuthError> = async {
-                if let Some(store) = store {
-                    let started = record.as_ref().map(|(cache, _)| cache.check_started());
+                let cfg = &shared.config;
+                if ask_store && let Some(store) = &cfg.revocation {
+                    let record = record.and_then(|d| shared.cache.as_ref().map(|c| (c, d)));
+                    let started = record.map(|(cache, _)| cache.check_started());
                     let revoked = metrics::timed(
                         StoreOp::IsRevoked,
                         store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at),
                     )
                     .await?;
-                    if let (Some((cache, digest)), Some(started)) = (&record, started) {
+                    if let (Some((cache, digest)), Some(started)) = (record, started) {
                         if revoked {
-                            cache.revoked(digest);
+                            cache.revoked(&digest);
                         } else {
-                            cache.revocation_checked(digest, started);
+                            cache.revocation_checked(&digest, started);
                         }
                     }
                     if revoked {
                         return Err(TokenError::Revoked.into());
                     }
                 }
-                match users {
+                match &cfg.user {
                     Some(users) => Ok(Some(users.resolve(claims.user_id.clone()).await?)),
                     None => Ok(None),
                 }
