@@ -28,9 +28,10 @@
 //! It is split into shards (a power of two, at most 64, never more than
 //! `max_entries`), each with its own lock and an equal share of both bounds, so
 //! the bounds hold exactly whatever the spread of digests. A full shard evicts
-//! by CLOCK (second chance): entries used since the last sweep are kept once
-//! more, expired ones go first. A flood of distinct valid tokens therefore
-//! cannot grow the cache: each insertion into a full shard evicts.
+//! by CLOCK (second chance): an entry used since the queue last passed it is
+//! kept once more, an unused or expired one is evicted. A flood of distinct
+//! valid tokens therefore cannot grow the cache: each insertion into a full
+//! shard evicts, and tokens in steady use survive it.
 //!
 //! An entry's size is counted as the heap it takes: the boxed entry, its table
 //! slot five times over and its queue slot twice (the most the hash table and
@@ -482,7 +483,9 @@ impl<C: Clone> TokenCache<C> {
 impl<C: DeserializeOwned + Clone> TokenCache<C> {
     /// [`Jwt::validate`] through the cache: a token seen before (and still
     /// valid, see the [module docs](crate::cache)) skips the signature check and the
-    /// decoding; a token that fully validates is cached.
+    /// decoding; a token that fully validates is cached. Revocation is not
+    /// checked here: that is the layer's [revocation
+    /// check](crate::JwtAuthLayer::revocation_check), or the caller's.
     ///
     /// ```
     /// use tower_jwt_auth::{Algorithm, Jwt, Key, NoCustomClaims, TokenCache, TokenKind};
