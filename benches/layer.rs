@@ -60,6 +60,8 @@ const RAW: &str = "raw jsonwebtoken::decode";
 struct Summary {
     alg: &'static str,
     rounds: Rounds,
+    scans: Rounds,
+    token_len: usize,
 }
 
 fn bench_alg(
@@ -170,6 +172,8 @@ fn bench_alg(
         r.added_ratio(CACHED, BARE, RAW)
     );
 
+    let scans = byte_scans(token);
+
     let mut g = c.benchmark_group(name);
     for v in variants.iter_mut() {
         let id: String = v
@@ -183,7 +187,44 @@ fn bench_alg(
     Summary {
         alg: name,
         rounds: r,
+        scans,
+        token_len: token.len(),
     }
+}
+
+/// The two per-byte scans the layer makes over the token before any decoding,
+/// copied from `src/auth/source.rs` (`bearer`: no space, comma or tab in the
+/// token) and `src/token.rs` (`split`: base64url characters and dots only),
+/// next to the same checks written as a branch-free fold over the bytes,
+/// which the compiler vectorizes. Same inputs, same answers; interleaved.
+fn byte_scans(token: &str) -> Rounds {
+    let mut variants = vec![
+        Variant::new("bearer check, as in source.rs", move || {
+            assert!(!std::hint::black_box(token).contains([' ', ',', '\t']))
+        }),
+        Variant::new("bearer check, byte fold", move || {
+            let t = std::hint::black_box(token).as_bytes();
+            let bad = t.iter().fold(0u8, |a, &b| {
+                a | u8::from((b == b' ') | (b == b',') | (b == b'\t'))
+            });
+            assert_eq!(bad, 0)
+        }),
+        Variant::new("split check, as in token.rs", move || {
+            assert!(
+                std::hint::black_box(token)
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            )
+        }),
+        Variant::new("split check, byte fold", move || {
+            let t = std::hint::black_box(token).as_bytes();
+            let bad = t.iter().fold(0u8, |a, &b| {
+                a | u8::from(!(b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.')))
+            });
+            assert_eq!(bad, 0)
+        }),
+    ];
+    interleaved(&mut variants, 41, Duration::from_millis(1))
 }
 
 /// One request through `svc`, which must accept it.
@@ -249,6 +290,28 @@ fn print_summary(all: &[Summary]) {
     }
 }
 
+fn print_scans(all: &[Summary]) {
+    println!();
+    println!("Per-byte scans of the token before decoding (interleaved medians, ns per token)");
+    println!();
+    println!(
+        "| alg | token bytes | bearer check, as in source.rs | byte fold | split check, as in token.rs | byte fold |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for s in all {
+        let r = &s.scans;
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            s.alg,
+            s.token_len,
+            r.median_ns("bearer check, as in source.rs"),
+            r.median_ns("bearer check, byte fold"),
+            r.median_ns("split check, as in token.rs"),
+            r.median_ns("split check, byte fold"),
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let only = std::env::var("LAYER_ONLY").ok();
@@ -304,5 +367,6 @@ fn main() {
         }
     }
     print_summary(&all);
+    print_scans(&all);
     c.final_summary();
 }
