@@ -456,18 +456,18 @@ impl<C: Clone> TokenCache<C> {
         if let Some(old) = shard.map.get_mut(&key) {
             // Re-validated after a key change (or, once in 2^64, another digest
             // with the same table key): replace in place, already queued.
-            shard.bytes = shard.bytes - old.bytes + bytes;
+            shard.bytes = shard.bytes.saturating_sub(old.bytes).saturating_add(bytes);
             *old = entry;
         } else {
-            while shard.map.len() >= cap_entries || shard.bytes + bytes > cap_bytes {
+            while shard.map.len() >= cap_entries || shard.bytes.saturating_add(bytes) > cap_bytes {
                 if !evict_one(shard, now, leeway) {
                     break;
                 }
             }
-            if shard.map.len() >= cap_entries || shard.bytes + bytes > cap_bytes {
+            if shard.map.len() >= cap_entries || shard.bytes.saturating_add(bytes) > cap_bytes {
                 return;
             }
-            shard.bytes += bytes;
+            shard.bytes = shard.bytes.saturating_add(bytes);
             shard.map.insert(key, entry);
             shard.order.push_back(key);
         }
