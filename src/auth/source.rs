@@ -85,7 +85,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
         return Ok(None);
     }
     let token = rest.trim_matches(' ');
-    if token.is_empty() || token.contains([' ', ',', '\t']) {
+    // Branch-free, so it vectorizes: it runs over every byte of every token.
+    let separators = token.bytes().fold(0u8, |acc, b| {
+        acc | u8::from((b == b' ') | (b == b',') | (b == b'\t'))
+    });
+    if token.is_empty() || separators != 0 {
         return Err(AuthError::InvalidRequest("malformed Bearer credentials"));
     }
     Ok(Some(token))
