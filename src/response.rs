@@ -63,3 +63,13 @@ pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Respons
     }
     res
 }
+
+/// A realm that can sit inside a quoted challenge parameter: quotes, backslashes
+/// and control characters are dropped.
+pub(crate) fn challenge_realm(realm: &str) -> std::sync::Arc<str> {
+    realm
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect::<String>()
+        .into()
+}

@@ -51,12 +51,8 @@ impl Default for JsonRejection {
 impl JsonRejection {
     /// A rejection whose challenges name `realm`. Quotes and backslashes are dropped.
     pub fn with_realm(realm: &str) -> Self {
-        let realm: String = realm
-            .chars()
-            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-            .collect();
         JsonRejection {
-            realm: realm.into(),
+            realm: crate::response::challenge_realm(realm),
         }
     }
 

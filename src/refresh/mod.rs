@@ -171,11 +171,7 @@ impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
 
     /// The realm named in `WWW-Authenticate` challenges (default `api`).
     pub fn realm(mut self, realm: &str) -> Self {
-        self.realm = realm
-            .chars()
-            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-            .collect::<String>()
-            .into();
+        self.realm = crate::response::challenge_realm(realm);
         self
     }
 
