@@ -73,15 +73,15 @@ fn memory_store() {
     let before = LIVE.load(Ordering::Relaxed);
     let mut sessions = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let s = NewSession {
-            session_id: uuid::Uuid::new_v4(),
-            user_id: format!("{:08}-0000-4000-8000-000000000000", i % 10_000),
-            jti: uuid::Uuid::new_v4(),
-            created_at: now,
-            token_expires_at: now + 86_400,
-            session_expires_at: now + 30 * 86_400,
-            label: None,
-        };
+        let s = NewSession::new(
+            uuid::Uuid::new_v4(),
+            format!("{:08}-0000-4000-8000-000000000000", i % 10_000),
+            uuid::Uuid::new_v4(),
+            now,
+            now + 86_400,
+            now + 30 * 86_400,
+        )
+        .with_label(None);
         ready(store.create_session(&s)).unwrap();
         sessions.push((s.session_id, s.user_id, s.jti));
     }
@@ -94,15 +94,15 @@ fn memory_store() {
     let after_create = LIVE.load(Ordering::Relaxed);
     let per_session = (after_create - before - list_bytes) as f64 / n as f64;
     for (sid, user, jti) in &sessions {
-        let r = RotateRequest {
-            session_id: *sid,
-            user_id: user.clone(),
-            jti: *jti,
-            successor_jti: uuid::Uuid::new_v4(),
-            now: now + 1,
-            refresh_ttl: 86_400,
-            grace: 0,
-        };
+        let r = RotateRequest::new(
+            *sid,
+            user.clone(),
+            *jti,
+            uuid::Uuid::new_v4(),
+            now + 1,
+            86_400,
+        )
+        .with_grace(0);
         ready(store.rotate(&r)).unwrap();
     }
     let after_rotate = LIVE.load(Ordering::Relaxed);

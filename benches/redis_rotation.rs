@@ -70,15 +70,15 @@ async fn backends() -> Vec<(&'static str, Arc<dyn TokenStore>)> {
 
 fn new_session(user: &str) -> NewSession {
     let t = now();
-    NewSession {
-        session_id: Uuid::new_v4(),
-        user_id: user.to_owned(),
-        jti: Uuid::new_v4(),
-        created_at: t,
-        token_expires_at: t + 86_400,
-        session_expires_at: t + 86_400,
-        label: None,
-    }
+    NewSession::new(
+        Uuid::new_v4(),
+        user.to_owned(),
+        Uuid::new_v4(),
+        t,
+        t + 86_400,
+        t + 86_400,
+    )
+    .with_label(None)
 }
 
 /// One client: `n` rotations over chains of [`CHAIN`], sessions made beforehand.
@@ -96,15 +96,15 @@ async fn rotate_chains(store: Arc<dyn TokenStore>, sessions: Vec<NewSession>, mu
     for s in sessions {
         let mut jti = s.jti;
         for _ in 0..n.min(CHAIN) {
-            let req = RotateRequest {
-                session_id: s.session_id,
-                user_id: s.user_id.clone(),
+            let req = RotateRequest::new(
+                s.session_id,
+                s.user_id.clone(),
                 jti,
-                successor_jti: Uuid::new_v4(),
-                now: now(),
-                refresh_ttl: 3600,
-                grace: 0,
-            };
+                Uuid::new_v4(),
+                now(),
+                3600,
+            )
+            .with_grace(0);
             let out = store.rotate(&req).await.unwrap();
             assert!(matches!(out, RotateOutcome::Rotated { .. }), "{out:?}");
             jti = req.successor_jti;

@@ -73,15 +73,15 @@ fn build(jwt: &Jwt, n: usize, label: &'static str, rng: &mut Rng) -> Sized {
     let t = now();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let s = NewSession {
-            session_id: Uuid::new_v4(),
-            user_id: format!("00000000-0000-4000-8000-{:012}", i / 10),
-            jti: Uuid::new_v4(),
-            created_at: t,
-            token_expires_at: t + 86_400,
-            session_expires_at: t + 30 * 86_400,
-            label: None,
-        };
+        let s = NewSession::new(
+            Uuid::new_v4(),
+            format!("00000000-0000-4000-8000-{:012}", i / 10),
+            Uuid::new_v4(),
+            t,
+            t + 86_400,
+            t + 30 * 86_400,
+        )
+        .with_label(None);
         ready(store.create_session(&s)).unwrap();
         ids.push((s.session_id, s.user_id));
     }

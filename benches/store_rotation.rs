@@ -104,15 +104,15 @@ struct Chain {
 impl Chain {
     async fn new(store: Arc<dyn TokenStore>) -> Chain {
         let now = now();
-        let s = NewSession {
-            session_id: Uuid::new_v4(),
-            user_id: format!("bench-{}", Uuid::new_v4().simple()),
-            jti: Uuid::new_v4(),
-            created_at: now,
-            token_expires_at: now + 86_400,
-            session_expires_at: now + 7 * 86_400,
-            label: None,
-        };
+        let s = NewSession::new(
+            Uuid::new_v4(),
+            format!("bench-{}", Uuid::new_v4().simple()),
+            Uuid::new_v4(),
+            now,
+            now + 86_400,
+            now + 7 * 86_400,
+        )
+        .with_label(None);
         store.create_session(&s).await.expect("create session");
         Chain {
             store,
@@ -123,15 +123,15 @@ impl Chain {
     }
 
     async fn rotate(&mut self) {
-        let r = RotateRequest {
-            session_id: self.session_id,
-            user_id: self.user_id.clone(),
-            jti: self.jti,
-            successor_jti: Uuid::new_v4(),
-            now: now(),
-            refresh_ttl: 86_400,
-            grace: 0,
-        };
+        let r = RotateRequest::new(
+            self.session_id,
+            self.user_id.clone(),
+            self.jti,
+            Uuid::new_v4(),
+            now(),
+            86_400,
+        )
+        .with_grace(0);
         let outcome = self.store.rotate(&r).await.expect("rotate");
         assert!(
             matches!(outcome, RotateOutcome::Rotated { .. }),

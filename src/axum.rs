@@ -25,8 +25,8 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::claims::{Claims, NoCustomClaims};
 use crate::error::AuthError;
+use crate::jwt::{Claims, NoCustomClaims};
 
 /// The validated claims of the request's access token.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         #[cfg(feature = "tracing")]
         tracing::trace!(status = %self.status(), "rejecting request: no authentication in extensions");
-        crate::response::error_response(&self.error, "api")
+        crate::wire::response::error_response(&self.error, "api")
     }
 }
 
@@ -127,6 +127,6 @@ impl<S: Send + Sync, U: Clone + Send + Sync + 'static> OptionalFromRequestParts<
 /// [`AuthError`] as an axum response, for handlers that call [`Sessions`](crate::Sessions) directly.
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        crate::response::error_response(&self, "api")
+        crate::wire::response::error_response(&self, "api")
     }
 }

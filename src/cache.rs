@@ -59,11 +59,11 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use crate::claims::{Claims, TokenKind};
-use crate::config::Jwt;
 use crate::error::TokenError;
-use crate::keys::KeySet;
-use crate::token::now_secs;
+use crate::jwt::Jwt;
+use crate::jwt::KeySet;
+use crate::jwt::validate::{self, Times};
+use crate::jwt::{Claims, TokenKind};
 
 /// The most shards a cache is split into.
 const MAX_SHARDS: usize = 64;
@@ -94,7 +94,7 @@ const REVOKED: u64 = u64::MAX;
 /// let layer = JwtAuthLayer::new(jwt).cache(cache.clone());
 /// assert!(cache.is_empty());
 /// ```
-pub struct TokenCache<C = crate::claims::NoCustomClaims> {
+pub struct TokenCache<C = crate::jwt::NoCustomClaims> {
     shared: Arc<Shared<C>>,
     staleness: Duration,
 }
@@ -503,7 +503,7 @@ impl<C: DeserializeOwned + Clone> TokenCache<C> {
         token: &str,
         kind: TokenKind,
     ) -> Result<Claims<C>, TokenError> {
-        self.validate_at(jwt, token, kind, now_secs())
+        self.validate_at(jwt, token, kind, jwt.now())
     }
 
     /// [`TokenCache::validate`] with the clock given (seconds since the Unix
@@ -529,7 +529,7 @@ impl<C: DeserializeOwned + Clone> TokenCache<C> {
         revocation_check: bool,
     ) -> Result<Cached<C>, TokenError> {
         let (claims, digest, state) =
-            self.validate_inner(jwt, token, TokenKind::Access, now_secs())?;
+            self.validate_inner(jwt, token, TokenKind::Access, jwt.now())?;
         let revocation_fresh = revocation_check
             && !self.staleness.is_zero()
             && state != NEVER_CHECKED
@@ -581,18 +581,12 @@ impl<C: DeserializeOwned + Clone> TokenCache<C> {
 
 /// `exp`, `nbf` and `iat` against `now`, with the same rules as `Jwt::validate_at`.
 fn check_times<C>(c: &Claims<C>, leeway: u64, now: u64) -> Result<(), TokenError> {
-    if now >= c.expires_at.saturating_add(leeway) {
-        return Err(TokenError::Expired);
-    }
-    if c.not_before
-        .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-    {
-        return Err(TokenError::NotYetValid);
-    }
-    if c.issued_at > now.saturating_add(leeway) {
-        return Err(TokenError::IssuedInFuture);
-    }
-    Ok(())
+    let times = Times {
+        issued_at: c.issued_at,
+        not_before: c.not_before,
+        expires_at: c.expires_at,
+    };
+    validate::check_times(times, leeway, now)
 }
 
 /// The estimated size of one entry (see [Bounds](crate::cache#bounds)).

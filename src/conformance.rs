@@ -17,9 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::clock::system_secs;
 use crate::error::{AuthError, StoreError, TokenError};
 use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
-use crate::token::now_secs;
 use crate::{Algorithm, Jwt, Key, MemoryUsers, NoCustomClaims, Sessions};
 
 /// The user store the suite uses: UUID ids, as in the case this crate exists for.
@@ -290,33 +290,33 @@ pub async fn user_deleted_or_inactive(store: Arc<dyn TokenStore>) {
 }
 
 fn new_session(user: &str, now: u64, token_ttl: u64, max_age: u64) -> NewSession {
-    NewSession {
-        session_id: Uuid::new_v4(),
-        user_id: user.into(),
-        jti: Uuid::new_v4(),
-        created_at: now,
-        token_expires_at: now + token_ttl,
-        session_expires_at: now + max_age,
-        label: None,
-    }
+    NewSession::new(
+        Uuid::new_v4(),
+        user,
+        Uuid::new_v4(),
+        now,
+        now + token_ttl,
+        now + max_age,
+    )
+    .with_label(None)
 }
 
 fn rotate_req(s: &NewSession, jti: Uuid, now: u64) -> RotateRequest {
-    RotateRequest {
-        session_id: s.session_id,
-        user_id: s.user_id.clone(),
+    RotateRequest::new(
+        s.session_id,
+        s.user_id.clone(),
         jti,
-        successor_jti: Uuid::new_v4(),
+        Uuid::new_v4(),
         now,
-        refresh_ttl: 100,
-        grace: 0,
-    }
+        100,
+    )
+    .with_grace(0)
 }
 
 /// Expired token, session past its absolute lifetime, unknown `jti`, another
 /// user's session: each is refused with its own outcome, and none changes state.
 pub async fn refusals(store: Arc<dyn TokenStore>) {
-    let now = now_secs();
+    let now = system_secs();
     let s = new_session("u-refusals", now, 50, 120);
     store.create_session(&s).await.unwrap();
     assert_eq!(
@@ -505,7 +505,7 @@ pub async fn store_errors_are_not_token_outcomes(store: Arc<dyn TokenStore>) {
 
 /// Purge removes exactly the expired rows and keeps used rows until their session expires.
 pub async fn purge(store: Arc<dyn TokenStore>) {
-    let now = now_secs();
+    let now = system_secs();
     let user = format!("purge-{}", Uuid::new_v4());
     // Two sessions whose absolute lifetime ends at now+100: every row goes.
     let dead: Vec<NewSession> = (0..2).map(|_| new_session(&user, now, 50, 100)).collect();

@@ -7,47 +7,49 @@
     rust_2018_idioms
 )]
 
-mod claims;
-mod config;
-mod crypto;
+// Dependencies point one way (docs/ARCHITECTURE.md):
+// jwt <- store <- sessions <- auth / endpoints <- axum.
+pub mod clock;
 mod error;
-mod keys;
-mod token;
+pub mod jwt;
 
-pub use claims::{Claims, NoCustomClaims, TokenKind};
-pub use config::{Jwt, JwtBuilder};
-pub use error::{AuthError, ConfigError, StoreError, TokenError};
-pub use jsonwebtoken::Algorithm;
-pub use keys::Key;
-pub use token::{IssueError, TokenPair, verify_signature};
-
-pub mod rotation;
+pub mod cache;
+pub mod events;
+pub mod metrics;
 pub mod store;
 mod user;
 
-pub use store::{MemoryStore, TokenStore};
-pub use user::{MemoryUsers, UserLookup, UserResolver};
+pub mod purge;
+pub mod sessions;
+
 pub mod auth;
+pub mod endpoints;
+mod wire;
+
 #[cfg(feature = "axum")]
 pub mod axum;
-pub mod refresh;
-mod response;
-mod sessions;
-pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
-pub mod cache;
-pub use cache::TokenCache;
-pub use refresh::{RefreshCookie, SessionEndpoint};
-pub use response::error_response;
-pub use sessions::{ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims, Sessions};
-pub mod events;
-pub mod metrics;
-pub mod purge;
-pub mod sliding;
-pub use events::{SessionEvent, SessionEvents};
-pub use purge::PurgeTask;
-pub use sliding::{SlidingEndpoint, SlidingToken, SlidingTokens};
+
 #[cfg(feature = "test-util")]
 pub mod conformance;
+
+pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
+pub use cache::TokenCache;
+pub use clock::Clock;
+pub use endpoints::{RefreshCookie, SessionEndpoint, SlidingEndpoint};
+pub use error::{AuthError, ConfigError, StoreError, TokenError};
+pub use events::{SessionEvent, SessionEvents};
+pub use jsonwebtoken::Algorithm;
+pub use jwt::{
+    Claims, IssueError, Jwt, JwtBuilder, Key, NoCustomClaims, TokenKind, TokenPair,
+    verify_signature,
+};
+pub use purge::PurgeTask;
+pub use sessions::{
+    ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims, Sessions, SlidingToken, SlidingTokens,
+};
+pub use store::{MemoryStore, TokenStore, rotation};
+pub use user::{MemoryUsers, UserLookup, UserResolver};
+pub use wire::response::error_response;
 
 // Backends added by their own modules (keep one line each):
 #[cfg(feature = "mysql")]

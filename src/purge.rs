@@ -32,9 +32,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::clock::system_secs;
 use crate::metrics::{self, StoreOp};
 use crate::store::TokenStore;
-use crate::token::now_secs;
 
 /// The shortest interval accepted; shorter ones are raised to it.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -175,7 +175,7 @@ async fn run(
         if !tick {
             return;
         }
-        match metrics::timed(StoreOp::PurgeExpired, store.purge_expired(now_secs())).await {
+        match metrics::timed(StoreOp::PurgeExpired, store.purge_expired(system_secs())).await {
             Ok(rows) => {
                 counters.runs.fetch_add(1, Ordering::Relaxed);
                 counters.rows.fetch_add(rows, Ordering::Relaxed);

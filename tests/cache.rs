@@ -204,7 +204,7 @@ where
 }
 
 /// `MemoryStore`, counting the revocation checks.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Counting {
     inner: MemoryStore,
     checks: AtomicUsize,

@@ -143,15 +143,17 @@ async fn stop_is_final(b: Backend) {
     // An already expired session, created after the stop, stays.
     let now = now();
     store
-        .create_session(&NewSession {
-            session_id: Uuid::new_v4(),
-            user_id: "u".into(),
-            jti: Uuid::new_v4(),
-            created_at: now - 10,
-            token_expires_at: now - 5,
-            session_expires_at: now - 5,
-            label: None,
-        })
+        .create_session(
+            &NewSession::new(
+                Uuid::new_v4(),
+                "u",
+                Uuid::new_v4(),
+                now - 10,
+                now - 5,
+                now - 5,
+            )
+            .with_label(None),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -180,15 +182,17 @@ async fn survives_an_outage(b: Backend) {
     .await;
     failing.set_down(false);
     b.store()
-        .create_session(&NewSession {
-            session_id: Uuid::new_v4(),
-            user_id: "u".into(),
-            jti: Uuid::new_v4(),
-            created_at: now - 10,
-            token_expires_at: now - 5,
-            session_expires_at: now - 5,
-            label: None,
-        })
+        .create_session(
+            &NewSession::new(
+                Uuid::new_v4(),
+                "u",
+                Uuid::new_v4(),
+                now - 10,
+                now - 5,
+                now - 5,
+            )
+            .with_label(None),
+        )
         .await
         .unwrap();
     wait_until(

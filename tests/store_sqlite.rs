@@ -165,15 +165,8 @@ async fn schema_keeps_one_live_token_per_session_and_no_token_text() {
             .is_some_and(|d| d.is_unique_violation())
     }));
     // After a rotation: one used row, one live row.
-    let r = RotateRequest {
-        session_id: s.session_id,
-        user_id: "u".into(),
-        jti: s.jti,
-        successor_jti: Uuid::new_v4(),
-        now: now + 1,
-        refresh_ttl: 100,
-        grace: 0,
-    };
+    let r =
+        RotateRequest::new(s.session_id, "u", s.jti, Uuid::new_v4(), now + 1, 100).with_grace(0);
     assert!(matches!(
         store.rotate(&r).await.unwrap(),
         RotateOutcome::Rotated { .. }

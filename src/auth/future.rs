@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+use crate::wire::BoxFuture;
 
 pin_project! {
     /// Response future of [`JwtAuth`](super::JwtAuth).

@@ -9,8 +9,8 @@ use super::rejection::JsonRejection;
 use super::service::{AuthConfig, ErasedResolver, JwtAuth, Shared};
 use super::source::TokenSource;
 use crate::cache::TokenCache;
-use crate::claims::NoCustomClaims;
-use crate::config::Jwt;
+use crate::jwt::Jwt;
+use crate::jwt::NoCustomClaims;
 use crate::store::TokenStore;
 use crate::user::UserResolver;
 

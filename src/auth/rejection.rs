@@ -52,7 +52,7 @@ impl JsonRejection {
     /// A rejection whose challenges name `realm`. Quotes and backslashes are dropped.
     pub fn with_realm(realm: &str) -> Self {
         JsonRejection {
-            realm: crate::response::challenge_realm(realm),
+            realm: crate::wire::response::challenge_realm(realm),
         }
     }
 
@@ -64,6 +64,6 @@ impl JsonRejection {
 
 impl<B: From<Bytes>> OnRejection<B> for JsonRejection {
     fn on_rejection(&self, error: &AuthError) -> Response<B> {
-        crate::response::error_response(error, &self.realm)
+        crate::wire::response::error_response(error, &self.realm)
     }
 }

@@ -8,16 +8,17 @@ use http::{Extensions, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::future::{BoxFuture, ResponseFuture};
+use super::future::ResponseFuture;
 use super::rejection::OnRejection;
 use super::source::TokenSource;
 use crate::cache::{Digest, TokenCache};
-use crate::claims::{Claims, TokenKind};
-use crate::config::Jwt;
 use crate::error::{AuthError, TokenError};
+use crate::jwt::Jwt;
+use crate::jwt::{Claims, TokenKind};
 use crate::metrics::{self, StoreOp};
 use crate::store::TokenStore;
 use crate::user::{UserLookup, UserResolver};
+use crate::wire::BoxFuture;
 
 pub(crate) type Inserter = Box<dyn FnOnce(&mut Extensions) + Send>;
 

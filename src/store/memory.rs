@@ -12,7 +12,8 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::rotation::{self, Decision, SessionState, TokenState};
+use crate::store::rotation::{self, Decision, SessionState, TokenState};
+use crate::store::state::{self, SessionCheck};
 use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
 
 #[derive(Debug)]
@@ -60,19 +61,19 @@ impl TokenStore for MemoryStore {
         let mut tokens = HashMap::with_capacity(2);
         tokens.insert(
             s.jti,
-            TokenState {
-                used_at: None,
-                expires_at: s.token_expires_at.min(s.session_expires_at),
-            },
+            TokenState::new(
+                None,
+                state::capped_expiry(s.token_expires_at, s.session_expires_at),
+            ),
         );
         let session = Session {
-            state: SessionState {
-                user_id: s.user_id.clone(),
-                revoked: false,
-                expires_at: s.session_expires_at,
-                live_jti: Some(s.jti),
-                live_parent: None,
-            },
+            state: SessionState::new(
+                s.user_id.clone(),
+                false,
+                s.session_expires_at,
+                Some(s.jti),
+                None,
+            ),
             revoked_at: None,
             created_at: s.created_at,
             last_rotated_at: s.created_at,
@@ -113,13 +114,9 @@ impl TokenStore for MemoryStore {
                 {
                     live.used_at = Some(req.now);
                 }
-                session.tokens.insert(
-                    req.successor_jti,
-                    TokenState {
-                        used_at: None,
-                        expires_at,
-                    },
-                );
+                session
+                    .tokens
+                    .insert(req.successor_jti, TokenState::new(None, expires_at));
                 session.state.live_parent = Some(req.jti);
                 session.state.live_jti = Some(req.successor_jti);
                 session.last_rotated_at = req.now;
@@ -150,7 +147,7 @@ impl TokenStore for MemoryStore {
         // even before the loop below reaches its session.
         self.user_cutoff
             .entry(user_id.to_owned())
-            .and_modify(|c| *c = (*c).max(now))
+            .and_modify(|c| *c = state::next_cutoff(Some(*c), now))
             .or_insert(now);
         let ids: Vec<Uuid> = self
             .by_user
@@ -172,17 +169,13 @@ impl TokenStore for MemoryStore {
         user_id: &str,
         issued_at: u64,
     ) -> Result<bool, StoreError> {
-        let session_ok = self
-            .sessions
-            .get(&session_id)
-            .is_some_and(|s| !s.state.revoked && s.state.user_id == user_id);
-        if !session_ok {
-            return Ok(true);
-        }
-        Ok(self
-            .user_cutoff
-            .get(user_id)
-            .is_some_and(|c| issued_at < *c))
+        let session = self.sessions.get(&session_id);
+        let check = session.as_ref().map(|s| SessionCheck {
+            user_id: &s.state.user_id,
+            revoked: s.state.revoked,
+        });
+        let cutoff = self.user_cutoff.get(user_id).map(|c| *c);
+        Ok(state::is_revoked(check, user_id, issued_at, cutoff))
     }
 
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
@@ -195,20 +188,17 @@ impl TokenStore for MemoryStore {
             .into_iter()
             .filter_map(|id| {
                 let s = self.sessions.get(&id)?;
-                let live_token_ok = s
-                    .state
-                    .live_jti
-                    .and_then(|j| s.tokens.get(&j))
-                    .is_some_and(|t| t.used_at.is_none() && now < t.expires_at);
-                (!s.state.revoked && now < s.state.expires_at && live_token_ok).then(|| {
-                    SessionInfo {
-                        session_id: id,
-                        user_id: s.state.user_id.clone(),
-                        created_at: s.created_at,
-                        last_rotated_at: s.last_rotated_at,
-                        expires_at: s.state.expires_at,
-                        label: s.label.clone(),
-                    }
+                // The owner is checked again: the index could be stale.
+                let live = s.state.live_jti.and_then(|j| s.tokens.get(&j));
+                (s.state.user_id == user_id && state::is_listable(&s.state, live, now)).then(|| {
+                    SessionInfo::new(
+                        id,
+                        s.state.user_id.clone(),
+                        s.created_at,
+                        s.state.expires_at,
+                    )
+                    .with_last_rotated_at(s.last_rotated_at)
+                    .with_label(s.label.clone())
                 })
             })
             .collect();
@@ -220,14 +210,13 @@ impl TokenStore for MemoryStore {
         let mut removed = 0u64;
         let mut emptied = Vec::new();
         self.sessions.retain(|id, s| {
-            if now >= s.state.expires_at {
+            if state::session_purgeable(s.state.expires_at, now) {
                 removed += s.tokens.len() as u64;
                 emptied.push((*id, s.state.user_id.clone()));
                 return false;
             }
             let before = s.tokens.len();
-            s.tokens
-                .retain(|_, t| t.used_at.is_some() || now < t.expires_at);
+            s.tokens.retain(|_, t| !state::token_purgeable(t, now));
             removed += (before - s.tokens.len()) as u64;
             true
         });

@@ -1,9 +1,21 @@
 //! Where refresh-token families live: the [`TokenStore`] trait and its backends.
 //!
 //! A backend only keeps state and makes each rotation one atomic step; *what* a
-//! rotation does is decided by [`rotation::decide`](crate::rotation::decide),
-//! written once for every backend. No backend stores token text: only `jti`s,
-//! session ids, the user id value and times, so a leaked store signs nobody in.
+//! rotation does is decided by [`rotation::decide`], and the state rules
+//! (revoked, listed, purged, expiry cap) by [`state`], both written once for
+//! every backend. No backend stores token text: only `jti`s, session ids, the
+//! user id value and times, so a leaked store signs nobody in.
+//!
+//! # The backend contract
+//!
+//! [`TokenStore`] is what another crate implements to add a backend. The types it
+//! receives and builds are `#[non_exhaustive]`, with constructors, so a field
+//! added in a later release does not break a backend: [`NewSession`],
+//! [`RotateRequest`], [`RotateOutcome`], [`SessionInfo`],
+//! [`rotation::SessionState`] and [`rotation::TokenState`]. One enum is kept
+//! exhaustive on purpose: [`rotation::Decision`], because a backend must apply
+//! every decision, and a new one must fail to compile rather than be ignored.
+//! Every backend runs the conformance suite (feature `test-util`).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -11,6 +23,8 @@ use uuid::Uuid;
 use crate::error::StoreError;
 
 pub mod memory;
+pub mod rotation;
+pub mod state;
 
 pub use memory::MemoryStore;
 
@@ -28,12 +42,6 @@ pub mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 
-impl std::fmt::Debug for dyn TokenStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("dyn TokenStore")
-    }
-}
-
 /// A new id for a session or a stored refresh token: a UUIDv7, whose time-ordered
 /// prefix keeps the stores' indexes append-mostly (inserts and purges touch few
 /// pages) while its 74 random bits keep ids unguessable. Ids are never secrets:
@@ -44,6 +52,7 @@ pub fn new_store_id() -> Uuid {
 
 /// A new session (refresh-token family) and its first refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewSession {
     /// The session (family) id, the `sid` claim.
     pub session_id: Uuid,
@@ -61,8 +70,39 @@ pub struct NewSession {
     pub label: Option<String>,
 }
 
+impl NewSession {
+    /// A session of `user_id` started at `created_at`, whose first token `jti`
+    /// dies at `token_expires_at` (capped by the session's absolute expiry,
+    /// [`state::capped_expiry`]) and which ends at `session_expires_at`.
+    pub fn new(
+        session_id: Uuid,
+        user_id: impl Into<String>,
+        jti: Uuid,
+        created_at: u64,
+        token_expires_at: u64,
+        session_expires_at: u64,
+    ) -> Self {
+        NewSession {
+            session_id,
+            user_id: user_id.into(),
+            jti,
+            created_at,
+            token_expires_at: state::capped_expiry(token_expires_at, session_expires_at),
+            session_expires_at,
+            label: None,
+        }
+    }
+
+    /// The label shown in session lists.
+    pub fn with_label(mut self, label: Option<String>) -> Self {
+        self.label = label;
+        self
+    }
+}
+
 /// One rotation: exchange `jti` for `successor_jti`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RotateRequest {
     /// The session named by the presented token.
     pub session_id: Uuid,
@@ -80,8 +120,42 @@ pub struct RotateRequest {
     pub grace: u64,
 }
 
+impl RotateRequest {
+    /// Exchange token `jti` of `session_id` (of `user_id`) for `successor_jti` at
+    /// `now`; the successor lives `refresh_ttl` seconds (capped by the session),
+    /// with no reuse grace window (see [`RotateRequest::with_grace`]).
+    pub fn new(
+        session_id: Uuid,
+        user_id: impl Into<String>,
+        jti: Uuid,
+        successor_jti: Uuid,
+        now: u64,
+        refresh_ttl: u64,
+    ) -> Self {
+        RotateRequest {
+            session_id,
+            user_id: user_id.into(),
+            jti,
+            successor_jti,
+            now,
+            refresh_ttl,
+            grace: 0,
+        }
+    }
+
+    /// The reuse grace window in seconds.
+    pub fn with_grace(mut self, grace: u64) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
 /// What a rotation did. Store failures are never an outcome: they are a [`StoreError`].
+///
+/// Backends build it with [`rotation::outcome`]; callers match it with a
+/// wildcard arm (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RotateOutcome {
     /// The token was live: it is now used, and the successor is the session's live token.
     Rotated {
@@ -106,6 +180,7 @@ pub enum RotateOutcome {
 
 /// A session as [`TokenStore::list_sessions`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// The session id.
     pub session_id: Uuid,
@@ -121,14 +196,46 @@ pub struct SessionInfo {
     pub label: Option<String>,
 }
 
+impl SessionInfo {
+    /// A listed session; `last_rotated_at` starts at `created_at`, `label` empty.
+    pub fn new(
+        session_id: Uuid,
+        user_id: impl Into<String>,
+        created_at: u64,
+        expires_at: u64,
+    ) -> Self {
+        SessionInfo {
+            session_id,
+            user_id: user_id.into(),
+            created_at,
+            last_rotated_at: created_at,
+            expires_at,
+            label: None,
+        }
+    }
+
+    /// When it last rotated.
+    pub fn with_last_rotated_at(mut self, at: u64) -> Self {
+        self.last_rotated_at = at;
+        self
+    }
+
+    /// The label set at login.
+    pub fn with_label(mut self, label: Option<String>) -> Self {
+        self.label = label;
+        self
+    }
+}
+
 /// The state rotation needs: async, object safe, usable as `Arc<dyn TokenStore>`.
 ///
 /// Implementations make [`TokenStore::rotate`] one atomic step (an entry lock, a
-/// transaction, a script) around [`rotation::decide`](crate::rotation::decide) and
-/// [`rotation::successor_expiry`](crate::rotation::successor_expiry), and pass the
-/// shared conformance suite (`test-util` feature).
+/// transaction, a script) around [`rotation::decide`] and
+/// [`rotation::successor_expiry`], apply the [`state`] rules for the other
+/// calls, and pass the shared conformance suite (`test-util` feature). `Debug`
+/// must not print credentials (a connection URL's password, say).
 #[async_trait]
-pub trait TokenStore: Send + Sync + 'static {
+pub trait TokenStore: std::fmt::Debug + Send + Sync + 'static {
     /// Records a new session and its first refresh token.
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
 

@@ -47,7 +47,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::rotation::{self, Decision, SessionState, TokenState};
+use crate::store::rotation::{self, Decision, SessionState, TokenState};
 use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
 
 /// The `redis` crate this store is built on (1.x), re-exported so apps build a
@@ -467,10 +467,10 @@ fn parse_token(v: &str) -> Result<TokenState, StoreError> {
         Some((e, u)) => (e, Some(u)),
         None => (v, None),
     };
-    Ok(TokenState {
-        expires_at: exp.parse().map_err(|_| corrupt())?,
-        used_at: used.map(|u| u.parse().map_err(|_| corrupt())).transpose()?,
-    })
+    Ok(TokenState::new(
+        used.map(|u| u.parse().map_err(|_| corrupt())).transpose()?,
+        exp.parse().map_err(|_| corrupt())?,
+    ))
 }
 
 /// A random pause between rotation attempts, so conflicting writers spread out:
@@ -564,13 +564,13 @@ impl RedisStore {
                 version: String::new(),
             });
         };
-        let session = SessionState {
+        let session = SessionState::new(
             user_id,
-            revoked: rev.as_deref() == Some("1"),
-            expires_at: parse_u64(exp.as_deref())?,
-            live_jti: parse_uuid(live.as_deref())?,
-            live_parent: parse_uuid(par.as_deref())?,
-        };
+            rev.as_deref() == Some("1"),
+            parse_u64(exp.as_deref())?,
+            parse_uuid(live.as_deref())?,
+            parse_uuid(par.as_deref())?,
+        );
         let token = token.as_deref().map(parse_token).transpose()?;
         Ok(Snapshot {
             session: Some(session),
@@ -775,14 +775,11 @@ impl TokenStore for RedisStore {
             {
                 continue;
             }
-            out.push(SessionInfo {
-                session_id: id,
-                user_id: user,
-                created_at: parse_u64(cr.as_deref())?,
-                last_rotated_at: parse_u64(rot.as_deref())?,
-                expires_at,
-                label: lbl,
-            });
+            out.push(
+                SessionInfo::new(id, user, parse_u64(cr.as_deref())?, expires_at)
+                    .with_last_rotated_at(parse_u64(rot.as_deref())?)
+                    .with_label(lbl),
+            );
         }
         if !gone.is_empty() {
             // Sessions Redis (or purge) removed: drop them from the user's set.
@@ -897,20 +894,8 @@ mod tests {
 
     #[test]
     fn token_fields() {
-        assert_eq!(
-            parse_token("100").unwrap(),
-            TokenState {
-                expires_at: 100,
-                used_at: None
-            }
-        );
-        assert_eq!(
-            parse_token("100:7").unwrap(),
-            TokenState {
-                expires_at: 100,
-                used_at: Some(7)
-            }
-        );
+        assert_eq!(parse_token("100").unwrap(), TokenState::new(None, 100));
+        assert_eq!(parse_token("100:7").unwrap(), TokenState::new(Some(7), 100));
         assert!(parse_token("x").is_err());
         assert!(parse_token("1:").is_err());
     }

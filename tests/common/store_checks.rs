@@ -15,15 +15,15 @@ use uuid::Uuid;
 use crate::proxy::Proxy;
 
 pub fn session(user: &str, now: u64) -> NewSession {
-    NewSession {
-        session_id: Uuid::new_v4(),
-        user_id: user.into(),
-        jti: Uuid::new_v4(),
-        created_at: now,
-        token_expires_at: now + 100,
-        session_expires_at: now + 1000,
-        label: None,
-    }
+    NewSession::new(
+        Uuid::new_v4(),
+        user,
+        Uuid::new_v4(),
+        now,
+        now + 100,
+        now + 1000,
+    )
+    .with_label(None)
 }
 pub fn now() -> u64 {
     std::time::SystemTime::now()
@@ -80,15 +80,15 @@ where
         tasks.push(tokio::spawn(async move {
             let mut jti = s.jti;
             while !stop.load(Ordering::SeqCst) {
-                let r = RotateRequest {
-                    session_id: s.session_id,
-                    user_id: s.user_id.clone(),
+                let r = RotateRequest::new(
+                    s.session_id,
+                    s.user_id.clone(),
                     jti,
-                    successor_jti: Uuid::new_v4(),
+                    Uuid::new_v4(),
                     now,
-                    refresh_ttl: 600,
-                    grace: 0,
-                };
+                    600,
+                )
+                .with_grace(0);
                 match store.rotate(&r).await {
                     Ok(RotateOutcome::Rotated { .. }) => {
                         ok.lock().await.push((r.jti, r.successor_jti));
@@ -158,11 +158,9 @@ pub async fn purge_while_rotating<S: TokenStore>(
     store: Arc<S>,
     now: u64,
 ) -> (Duration, u64, Duration) {
-    let s = NewSession {
-        token_expires_at: now + 3600,
-        session_expires_at: now + 7200,
-        ..session("live-user", now)
-    };
+    let mut s = session("live-user", now);
+    s.token_expires_at = now + 3600;
+    s.session_expires_at = now + 7200;
     store.create_session(&s).await.unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let rotator = {
@@ -170,15 +168,15 @@ pub async fn purge_while_rotating<S: TokenStore>(
         tokio::spawn(async move {
             let (mut jti, mut max) = (s.jti, Duration::ZERO);
             while !done.load(Ordering::SeqCst) {
-                let r = RotateRequest {
-                    session_id: s.session_id,
-                    user_id: s.user_id.clone(),
+                let r = RotateRequest::new(
+                    s.session_id,
+                    s.user_id.clone(),
                     jti,
-                    successor_jti: Uuid::new_v4(),
+                    Uuid::new_v4(),
                     now,
-                    refresh_ttl: 3600,
-                    grace: 0,
-                };
+                    3600,
+                )
+                .with_grace(0);
                 let t = Instant::now();
                 assert!(matches!(
                     store.rotate(&r).await.unwrap(),

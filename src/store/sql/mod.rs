@@ -21,7 +21,7 @@
 //! Each rotation is one transaction: the session row is locked
 //! (`SELECT ... FOR UPDATE`; on SQLite the write lock is taken by
 //! `BEGIN IMMEDIATE`), the presented token is read,
-//! [`rotation::decide`](crate::rotation::decide) rules, and the decision is
+//! [`rotation::decide`](crate::store::rotation::decide) rules, and the decision is
 //! applied with conditional writes whose row counts are checked
 //! (`UPDATE ... WHERE jti = ? AND used_at IS NULL`). A unique index holds at most
 //! one unused refresh token per session, so even a bug cannot fork a session
@@ -654,7 +654,7 @@ macro_rules! impl_sql_token_store {
             ) -> ::std::result::Result<$crate::store::RotateOutcome, $crate::error::StoreError>
             {
                 use ::sqlx::Row as _;
-                use $crate::rotation::{self, Decision, SessionState, TokenState};
+                use $crate::store::rotation::{self, Decision, SessionState, TokenState};
                 use $crate::store::sql::{Core, TxError, from_db, to_db};
                 let q = &self.core.q;
                 self.core

@@ -7,11 +7,11 @@ use std::time::Duration;
 use sqlx::Connection as _;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
+use crate::clock::system_secs;
 use crate::error::{ConfigError, StoreError};
 use crate::store::sql::{
     Core, Dialect, SqlStoreOptions, TableNames, TxError, impl_sql_token_store,
 };
-use crate::token::now_secs;
 
 /// A [`TokenStore`](crate::TokenStore) in MySQL or MariaDB, shared by every instance of an app.
 ///
@@ -119,7 +119,7 @@ impl MySqlStore {
                     }
                     sqlx::query(Core::sql(&q.record_version))
                         .bind(*version)
-                        .bind(crate::store::sql::to_db(now_secs()))
+                        .bind(crate::store::sql::to_db(system_secs()))
                         .execute(&mut *conn)
                         .await?;
                 }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use crate::clock::system_secs;
 use crate::error::{ConfigError, StoreError};
 use crate::store::sql::{
     Core, Dialect, SqlStoreOptions, TableNames, TxError, impl_sql_token_store,
 };
-use crate::token::now_secs;
 
 /// A [`TokenStore`](crate::TokenStore) in PostgreSQL, shared by every instance of an app.
 ///
@@ -109,7 +109,7 @@ impl PgStore {
                 }
                 sqlx::query(Core::sql(&q.record_version))
                     .bind(*version)
-                    .bind(crate::store::sql::to_db(now_secs()))
+                    .bind(crate::store::sql::to_db(system_secs()))
                     .execute(&mut *tx)
                     .await?;
             }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::clock::system_secs;
 use crate::error::{ConfigError, StoreError};
 use crate::store::sql::{
     Core, Dialect, SqlStoreOptions, TableNames, TxError, impl_sql_token_store,
 };
-use crate::token::now_secs;
 
 /// A [`TokenStore`](crate::TokenStore) in SQLite, for single-host apps.
 ///
@@ -136,7 +136,7 @@ impl SqliteStore {
                 }
                 sqlx::query(Core::sql(&q.record_version))
                     .bind(*version)
-                    .bind(crate::store::sql::to_db(now_secs()))
+                    .bind(crate::store::sql::to_db(system_secs()))
                     .execute(&mut *tx)
                     .await?;
             }

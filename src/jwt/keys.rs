@@ -97,7 +97,7 @@ impl Key {
         alg: Algorithm,
         secret: impl AsRef<[u8]>,
     ) -> Result<Self, ConfigError> {
-        crate::crypto::ensure_provider()?;
+        super::crypto::ensure_provider()?;
         let kid = kid.into();
         check_kid(&kid)?;
         if family_of(alg)? != AlgorithmFamily::Hmac {
@@ -132,7 +132,7 @@ impl Key {
         alg: Algorithm,
         pem: impl AsRef<[u8]>,
     ) -> Result<Self, ConfigError> {
-        crate::crypto::ensure_provider()?;
+        super::crypto::ensure_provider()?;
         let kid = kid.into();
         check_kid(&kid)?;
         let pem = pem.as_ref();
@@ -171,7 +171,7 @@ impl Key {
         alg: Algorithm,
         pem: impl AsRef<[u8]>,
     ) -> Result<Self, ConfigError> {
-        crate::crypto::ensure_provider()?;
+        super::crypto::ensure_provider()?;
         let kid = kid.into();
         check_kid(&kid)?;
         let pem = pem.as_ref();
@@ -216,7 +216,7 @@ impl Key {
     /// assert!(!key.can_sign());
     /// ```
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, ConfigError> {
-        crate::crypto::ensure_provider()?;
+        super::crypto::ensure_provider()?;
         let kid = jwk.common.key_id.clone().ok_or(ConfigError::BadKid)?;
         check_kid(&kid)?;
         let alg = jwk

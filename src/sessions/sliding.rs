@@ -4,7 +4,7 @@
 //! A sliding token is an access token (header `typ: at+jwt`, `token_type:
 //! access`), so [`JwtAuthLayer`](crate::JwtAuthLayer) accepts it as one until its
 //! `exp`. It also carries `refresh_exp`: until then, even after its `exp`, it can
-//! be renewed at a [`SlidingEndpoint`] for a new one. Unlike SimpleJWT's, a
+//! be renewed at a [`SlidingEndpoint`](crate::SlidingEndpoint) for a new one. Unlike SimpleJWT's, a
 //! sliding session lives in the [`TokenStore`](crate::TokenStore) like any other
 //! session, so everything the store does applies:
 //!
@@ -46,33 +46,22 @@
 //! # }
 //! ```
 
-use std::convert::Infallible;
 use std::fmt;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body::Body;
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
-use tower_service::Service;
 use uuid::Uuid;
 
-use crate::auth::future::BoxFuture;
-use crate::claims::{Claims, TokenKind};
 use crate::error::{AuthError, TokenError};
 use crate::events::EventKind;
+use crate::jwt::{Claims, Mint, TokenKind};
 use crate::metrics::{self, Rotation, StoreOp};
-use crate::refresh::body;
-use crate::response::{error_response, json};
-use crate::sessions::{CustomClaims, Failed, Sessions, counted, issue_failed};
 use crate::store::{NewSession, new_store_id};
-use crate::token::{Mint, now_secs};
 use crate::user::UserResolver;
+
+use super::{CustomClaims, Failed, Sessions, counted, issue_failed};
 
 /// The claim that says until when a sliding token can be renewed (SimpleJWT's name).
 pub const REFRESH_EXP_CLAIM: &str = "refresh_exp";
@@ -151,7 +140,7 @@ const NOT_ENABLED: AuthError = AuthError::InvalidRequest("sliding tokens are not
 
 impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     /// Turns sliding tokens on ([`Sessions::login_sliding`], [`Sessions::renew_sliding`],
-    /// [`SlidingEndpoint`]). See the [module docs](crate::sliding).
+    /// [`SlidingEndpoint`](crate::SlidingEndpoint)). See the [module docs](crate::sessions::sliding).
     pub fn with_sliding(mut self, sliding: SlidingTokens) -> Self {
         self.sliding = Some(sliding);
         self
@@ -180,17 +169,17 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     ) -> Result<SlidingToken, AuthError> {
         let sliding = self.sliding.ok_or(NOT_ENABLED)?;
         let (lifetime, window) = self.sliding_times(sliding);
-        let now = now_secs();
+        let now = self.now();
         let max_age = self.jwt.settings().session_max_age;
-        let session = NewSession {
-            session_id: new_store_id(),
-            user_id: user_id.to_string(),
-            jti: new_store_id(),
-            created_at: now,
-            token_expires_at: now + window.min(max_age),
-            session_expires_at: now + max_age,
-            label,
-        };
+        let session = NewSession::new(
+            new_store_id(),
+            user_id.to_string(),
+            new_store_id(),
+            now,
+            now + window.min(max_age),
+            now + max_age,
+        )
+        .with_label(label);
         let token = self
             .mint_sliding(
                 &session.user_id,
@@ -223,7 +212,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         let sliding = self
             .sliding
             .ok_or(Failed::new(Rotation::InvalidToken, NOT_ENABLED))?;
-        let now = now_secs();
+        let now = self.now();
         let claims = self
             .validate_sliding(token, now)
             .map_err(|e| Failed::new(Rotation::InvalidToken, e))?;
@@ -259,7 +248,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             &claims.user_id,
             claims.session_id,
             successor,
-            now_secs(),
+            self.now(),
             lifetime,
             renew_until,
             &custom,
@@ -275,7 +264,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         if self.sliding.is_none() {
             return Err(NOT_ENABLED);
         }
-        let claims = self.validate_sliding(token, now_secs())?;
+        let claims = self.validate_sliding(token, self.now())?;
         if self.revoke_one(&claims.user_id, claims.session_id).await? {
             Ok(())
         } else {
@@ -359,168 +348,4 @@ fn issued_at(token: &str) -> Result<u64, TokenError> {
     serde_json::from_slice::<IssuedAt>(&bytes)
         .map(|p| p.iat)
         .map_err(|_| TokenError::MissingClaim)
-}
-
-/// The sliding-token endpoints as tower `Service`s:
-///
-/// | endpoint | request | success |
-/// | --- | --- | --- |
-/// | [`SlidingEndpoint::renew`] | `POST {"token"}` | 200 `{"token"}` (SimpleJWT's `TokenRefreshSlidingView` shapes) |
-/// | [`SlidingEndpoint::logout`] | `POST {"token"}` | 200 `{}` (the session is revoked) |
-///
-/// Errors as the [session endpoints](crate::refresh): 400 `invalid_request`
-/// (wrong content type, malformed JSON, a missing field, sliding tokens not
-/// enabled), 401 `invalid_token`, 405, 413 over the body limit, 503 with
-/// `Retry-After` when the store is down.
-///
-/// ```
-/// use std::sync::Arc;
-/// use http::{Request, StatusCode};
-/// use http_body_util::{BodyExt, Full};
-/// use bytes::Bytes;
-/// use tower::ServiceExt;
-/// use tower_jwt_auth::{Algorithm, Jwt, Key, MemoryStore, MemoryUsers, NoCustomClaims, Sessions, SlidingEndpoint, SlidingTokens};
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let jwt = Jwt::builder().signing_key(Key::hmac("k1", Algorithm::HS256, [6u8; 32]).unwrap()).build().unwrap();
-/// let users = Arc::new(MemoryUsers::<u64, ()>::new());
-/// users.insert(7, ());
-/// let sessions: Sessions<_> = Sessions::new(jwt, Arc::new(MemoryStore::new()), users)
-///     .with_sliding(SlidingTokens::new());
-/// let first = sessions.login_sliding(&7, &NoCustomClaims, None).await.unwrap();
-///
-/// let req = Request::post("/api/token/refresh/")
-///     .header("content-type", "application/json")
-///     .body(Full::new(Bytes::from(format!(r#"{{"token": "{}"}}"#, first.token))))
-///     .unwrap();
-/// let res = SlidingEndpoint::renew(sessions).oneshot(req).await.unwrap();
-/// assert_eq!(res.status(), StatusCode::OK);
-/// let body: serde_json::Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
-/// assert!(body["token"].is_string());
-/// # }
-/// ```
-pub struct SlidingEndpoint<R: UserResolver, C> {
-    sessions: Sessions<R, C>,
-    logout: bool,
-    body_limit: usize,
-    realm: Arc<str>,
-}
-
-impl<R: UserResolver, C> Clone for SlidingEndpoint<R, C> {
-    fn clone(&self) -> Self {
-        SlidingEndpoint {
-            sessions: self.sessions.clone(),
-            logout: self.logout,
-            body_limit: self.body_limit,
-            realm: self.realm.clone(),
-        }
-    }
-}
-
-impl<R: UserResolver, C> fmt::Debug for SlidingEndpoint<R, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlidingEndpoint")
-            .field("logout", &self.logout)
-            .field("body_limit", &self.body_limit)
-            .field("realm", &self.realm)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    token: String,
-}
-
-#[derive(Serialize)]
-struct TokenOut<'a> {
-    token: &'a str,
-}
-
-impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
-    /// `POST {"token"}` → 200 `{"token"}`: renews a sliding token.
-    pub fn renew(sessions: Sessions<R, C>) -> Self {
-        SlidingEndpoint {
-            sessions,
-            logout: false,
-            body_limit: crate::refresh::DEFAULT_BODY_LIMIT,
-            realm: "api".into(),
-        }
-    }
-
-    /// `POST {"token"}` → 200 `{}`: revokes the sliding token's session.
-    pub fn logout(sessions: Sessions<R, C>) -> Self {
-        SlidingEndpoint {
-            logout: true,
-            ..Self::renew(sessions)
-        }
-    }
-
-    /// The body size limit (default 16 KiB); larger bodies get 413.
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-
-    /// The realm named in `WWW-Authenticate` challenges (default `api`).
-    pub fn realm(mut self, realm: &str) -> Self {
-        self.realm = crate::response::challenge_realm(realm);
-        self
-    }
-
-    /// The 200 response `{"token"}` for a sliding token, as this endpoint answers
-    /// it. For the app's own login route.
-    pub fn token_response<B: From<Bytes>>(token: &SlidingToken) -> Response<B> {
-        json(
-            StatusCode::OK,
-            &TokenOut {
-                token: &token.token,
-            },
-        )
-    }
-
-    async fn handle<B>(self, req: Request<B>) -> Result<Response<Full<Bytes>>, AuthError>
-    where
-        B: Body,
-        B::Error: std::error::Error + Send + Sync + 'static,
-    {
-        body::check_method(req.method())?;
-        let (parts, body) = req.into_parts();
-        let bytes = body::read_limited(&parts.headers, body, self.body_limit).await?;
-        let b: TokenBody = body::parse_json(&parts.headers, &bytes, false)?;
-        if self.logout {
-            self.sessions.logout_sliding(&b.token).await?;
-            return Ok(json(StatusCode::OK, &serde_json::json!({})));
-        }
-        let token = self.sessions.renew_sliding(&b.token).await?;
-        Ok(Self::token_response(&token))
-    }
-}
-
-impl<R, C, B> Service<Request<B>> for SlidingEndpoint<R, C>
-where
-    R: UserResolver,
-    C: CustomClaims,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Response<Full<Bytes>>, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let realm = this.realm.clone();
-            Ok(this
-                .handle(req)
-                .await
-                .unwrap_or_else(|e| error_response(&e, &realm)))
-        })
-    }
 }

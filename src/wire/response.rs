@@ -8,6 +8,10 @@ use serde::Serialize;
 
 use crate::error::{AuthError, RETRY_AFTER as RETRY_AFTER_SECS};
 
+/// The realm of `WWW-Authenticate` challenges unless the app names another:
+/// the one default the layer, the endpoints and the axum extractors share.
+pub(crate) const DEFAULT_REALM: &str = "api";
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,

@@ -1,296 +1,65 @@
-//! Issuing and validating tokens.
-//!
-//! Validation does everything jsonwebtoken's `decode` does and what it leaves to
-//! the caller (RFC 8725, RFC 9068): size cap before any decoding, canonical
-//! base64url, duplicate JSON keys, `alg` pinned to the key named by `kid`, no keys
-//! from headers (`jku`, `x5u`, `x5c`, `jwk`), `crit`, explicit typing, `exp` dead
-//! at `exp`, `nbf`, future `iat`, required `iss`/`aud` when configured. The header
-//! and payload are parsed once each, straight from the decoded bytes.
+//! The JWS compact serialization, read strictly: canonical unpadded base64url
+//! in three parts, JSON objects without duplicate keys (parsed once each,
+//! straight from the decoded bytes), no keys from headers (`jku`, `x5u`, `x5c`,
+//! `jwk`), no `crit`, `alg` pinned to the key named by `kid`.
 
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::claims::{Claims, REGISTERED, TokenKind};
-use crate::config::Jwt;
+use super::claims::TokenKind;
+use super::keys::{Key, KeySet, MAX_SIGNATURE_LEN};
 use crate::error::TokenError;
-use crate::keys::MAX_SIGNATURE_LEN;
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// A freshly minted access/refresh pair.
-///
-/// `Debug` shows the session and expiries, never the tokens.
-#[derive(Clone)]
-pub struct TokenPair {
-    /// The access token.
-    pub access: String,
-    /// The refresh token.
-    pub refresh: String,
-    /// The session (family) both tokens belong to.
-    pub session_id: Uuid,
-    /// The refresh token's `jti`.
-    pub refresh_jti: Uuid,
-    /// When the access token dies (seconds since the epoch).
-    pub access_expires_at: u64,
-    /// When the refresh token dies (seconds since the epoch).
-    pub refresh_expires_at: u64,
-}
-
-impl fmt::Debug for TokenPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenPair")
-            .field("access", &"[redacted]")
-            .field("refresh", &"[redacted]")
-            .field("session_id", &self.session_id)
-            .field("refresh_jti", &self.refresh_jti)
-            .field("access_expires_at", &self.access_expires_at)
-            .field("refresh_expires_at", &self.refresh_expires_at)
-            .finish()
+/// The header and signature steps for a token of `kind` signed by a key of
+/// `keys`: explicit typing (`typ`), the key named by `kid`, the pinned
+/// algorithm, the signature. Answers the decoded payload, not yet parsed.
+pub(crate) fn verify_typed(
+    token: &str,
+    kind: TokenKind,
+    keys: &KeySet,
+    dup: &Cell<bool>,
+) -> Result<Vec<u8>, TokenError> {
+    let (header_b64, payload_b64, sig_b64) = split(token, Payload::NonEmpty)?;
+    let header_json = decode_b64(header_b64)?;
+    let header = parse_json(&header_json, HeaderSeed { dup }, dup)?;
+    header.check()?;
+    match &header.typ {
+        Some(typ) if kind.matches_typ(typ) => {}
+        _ => return Err(TokenError::WrongType),
     }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.find(kid))
+        .ok_or(TokenError::UnknownKey)?;
+    check_signature(
+        key,
+        &header,
+        token,
+        header_b64.len() + 1 + payload_b64.len(),
+        sig_b64,
+    )?;
+    decode_b64(payload_b64)
 }
 
-/// Minting a token failed: the custom claims are not a JSON object, use a
-/// registered claim name, or the signer failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IssueError {
-    /// The custom claims did not serialize to a JSON object.
-    #[error("custom claims must serialize to a JSON object")]
-    NotAnObject,
-    /// A custom claim uses a registered claim name.
-    #[error("custom claim `{0}` collides with a registered claim")]
-    Collision(String),
-    /// Serialization or signing failed.
-    #[error("could not sign the token")]
-    Signing,
-    /// The user id is empty: validation refuses such a token, so none is minted.
-    #[error("the user id is empty")]
-    EmptyUserId,
-}
-
-/// What goes into one token besides the custom claims.
-pub(crate) struct Mint<'a> {
-    pub(crate) kind: TokenKind,
-    pub(crate) user_id: &'a str,
-    pub(crate) jti: Uuid,
-    pub(crate) session_id: Uuid,
-    pub(crate) issued_at: u64,
-    pub(crate) expires_at: u64,
-}
-
-impl Jwt {
-    /// Signs one token with the current signing key.
-    pub(crate) fn mint<C: Serialize>(&self, m: Mint<'_>, custom: &C) -> Result<String, IssueError> {
-        let s = self.settings();
-        if m.user_id.is_empty() {
-            return Err(IssueError::EmptyUserId);
-        }
-        let mut payload = match serde_json::to_value(custom).map_err(|_| IssueError::Signing)? {
-            serde_json::Value::Object(map) => map,
-            serde_json::Value::Null => serde_json::Map::new(),
-            _ => return Err(IssueError::NotAnObject),
-        };
-        if let Some(k) = payload
-            .keys()
-            .find(|k| REGISTERED.contains(&k.as_str()) || **k == s.user_id_claim)
-        {
-            return Err(IssueError::Collision(k.clone()));
-        }
-        payload.insert(s.user_id_claim.clone(), m.user_id.into());
-        payload.insert("token_type".into(), m.kind.claim_value().into());
-        payload.insert("jti".into(), m.jti.to_string().into());
-        payload.insert("sid".into(), m.session_id.to_string().into());
-        payload.insert("iat".into(), m.issued_at.into());
-        payload.insert("exp".into(), m.expires_at.into());
-        if let Some(iss) = &s.issuer {
-            payload.insert("iss".into(), iss.as_str().into());
-        }
-        match s.audience.as_slice() {
-            [] => {}
-            [one] => {
-                payload.insert("aud".into(), one.as_str().into());
-            }
-            many => {
-                payload.insert("aud".into(), many.to_vec().into());
-            }
-        }
-        let keys = self.keys();
-        let key = keys.signing();
-        let header = serde_json::json!({ "alg": key.algorithm(), "typ": m.kind.header_typ(), "kid": key.kid() });
-        let header = serde_json::to_vec(&header).map_err(|_| IssueError::Signing)?;
-        let payload = serde_json::to_vec(&payload).map_err(|_| IssueError::Signing)?;
-        let mut token = URL_SAFE_NO_PAD.encode(header);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let enc = key.encoding().ok_or(IssueError::Signing)?;
-        let sig = jsonwebtoken::crypto::sign(token.as_bytes(), enc, key.algorithm())
-            .map_err(|_| IssueError::Signing)?;
-        token.push('.');
-        token.push_str(&sig);
-        Ok(token)
-    }
-
-    /// Validates a token of the given kind and returns its claims.
-    ///
-    /// ```
-    /// use tower_jwt_auth::{Jwt, Key, Algorithm, TokenKind, NoCustomClaims};
-    /// let jwt = Jwt::builder()
-    ///     .signing_key(Key::hmac("k1", Algorithm::HS256, [7u8; 32]).unwrap())
-    ///     .build()
-    ///     .unwrap();
-    /// let pair = jwt.issue_pair("3f2b6c4e-8a61-4c43-9d1e-2a6f0b7c9e11", &NoCustomClaims).unwrap();
-    /// let claims = jwt.validate::<NoCustomClaims>(&pair.access, TokenKind::Access).unwrap();
-    /// assert_eq!(claims.user_id(), "3f2b6c4e-8a61-4c43-9d1e-2a6f0b7c9e11");
-    /// // A refresh token is not an access token.
-    /// assert!(jwt.validate::<NoCustomClaims>(&pair.refresh, TokenKind::Access).is_err());
-    /// ```
-    pub fn validate<C: de::DeserializeOwned>(
-        &self,
-        token: &str,
-        kind: TokenKind,
-    ) -> Result<Claims<C>, TokenError> {
-        self.validate_at(token, kind, now_secs())
-    }
-
-    /// [`Jwt::validate`] with the clock given: `now` is seconds since the Unix
-    /// epoch. For tests and for replaying a decision at a known instant; requests
-    /// go through [`Jwt::validate`].
-    ///
-    /// ```
-    /// use tower_jwt_auth::{Jwt, Key, Algorithm, TokenKind, TokenError, NoCustomClaims};
-    /// let jwt = Jwt::builder()
-    ///     .signing_key(Key::hmac("k1", Algorithm::HS256, [7u8; 32]).unwrap())
-    ///     .build()
-    ///     .unwrap();
-    /// let pair = jwt.issue_pair("42", &NoCustomClaims).unwrap();
-    /// let exp = pair.access_expires_at;
-    /// assert!(jwt.validate_at::<NoCustomClaims>(&pair.access, TokenKind::Access, exp - 1).is_ok());
-    /// // Dead at `exp`, not one second later.
-    /// let err = jwt.validate_at::<NoCustomClaims>(&pair.access, TokenKind::Access, exp).unwrap_err();
-    /// assert_eq!(err, TokenError::Expired);
-    /// ```
-    pub fn validate_at<C: de::DeserializeOwned>(
-        &self,
-        token: &str,
-        kind: TokenKind,
-        now: u64,
-    ) -> Result<Claims<C>, TokenError> {
-        let s = self.settings();
-        if token.len() > s.max_token_size {
-            return Err(TokenError::TooLarge);
-        }
-        let (header_b64, payload_b64, sig_b64) = split(token, Payload::NonEmpty)?;
-
-        let header_json = decode_b64(header_b64)?;
-        let dup = Cell::new(false);
-        let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
-        header.check()?;
-        match &header.typ {
-            Some(typ) if kind.matches_typ(typ) => {}
-            _ => return Err(TokenError::WrongType),
-        }
-        let keys = self.keys();
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| keys.find(kid))
-            .ok_or(TokenError::UnknownKey)?;
-        check_signature(
-            key,
-            &header,
-            token,
-            header_b64.len() + 1 + payload_b64.len(),
-            sig_b64,
-        )?;
-        drop(keys);
-
-        let payload = decode_b64(payload_b64)?;
-        let reg = parse_json(
-            &payload,
-            PayloadSeed {
-                user_id_claim: &s.user_id_claim,
-                dup: &dup,
-            },
-            &dup,
-        )?;
-
-        let exp = reg.exp.ok_or(TokenError::MissingExpiry)?;
-        // Dead *at* exp: with no leeway a token whose exp is this second is refused.
-        if now >= exp.saturating_add(s.leeway) {
-            return Err(TokenError::Expired);
-        }
-        if reg
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(s.leeway))
-        {
-            return Err(TokenError::NotYetValid);
-        }
-        let iat = reg.iat.ok_or(TokenError::MissingClaim)?;
-        if iat > now.saturating_add(s.leeway) {
-            return Err(TokenError::IssuedInFuture);
-        }
-        if let Some(want) = &s.issuer
-            && reg.iss.as_deref() != Some(want.as_str())
-        {
-            return Err(TokenError::Issuer);
-        }
-        if s.audience.is_empty() {
-            // RFC 7519 §4.1.3: a recipient that is not named in a present `aud`
-            // must refuse the token; with no audience configured we are named in none.
-            if reg.aud_present {
-                return Err(TokenError::Audience);
-            }
-        } else if !reg.aud.iter().any(|a| s.audience.iter().any(|w| w == a)) {
-            return Err(TokenError::Audience);
-        }
-        if reg.token_type.as_deref() != Some(kind.claim_value()) {
-            return Err(TokenError::WrongType);
-        }
-        // Only the hyphenated form this crate writes: one spelling per id.
-        let parse_uuid = |v: &Option<Cow<'_, str>>| {
-            v.as_deref()
-                .filter(|v| v.len() == 36)
-                .and_then(|v| Uuid::try_parse(v).ok())
-                .ok_or(TokenError::MissingClaim)
-        };
-        let jti = parse_uuid(&reg.jti)?;
-        let session_id = parse_uuid(&reg.sid)?;
-        let user_id = match reg.user_id {
-            Some(u) if !u.is_empty() => u.into_owned(),
-            _ => return Err(TokenError::MissingClaim),
-        };
-        let custom: C = serde_json::from_slice(&payload).map_err(|_| TokenError::Json)?;
-        Ok(Claims {
-            user_id,
-            kind,
-            jti,
-            session_id,
-            issued_at: iat,
-            not_before: reg.nbf,
-            expires_at: exp,
-            issuer: reg.iss.map(Cow::into_owned),
-            audience: reg.aud.into_iter().map(Cow::into_owned).collect(),
-            custom,
-        })
-    }
+/// The registered claims of a decoded payload (`user_id_claim` names the user).
+pub(crate) fn parse_payload<'de>(
+    payload: &'de [u8],
+    user_id_claim: &str,
+    dup: &Cell<bool>,
+) -> Result<RawPayload<'de>, TokenError> {
+    parse_json(payload, PayloadSeed { user_id_claim, dup }, dup)
 }
 
 /// Verifies a JWS compact signature with one key, pinned to the key's algorithm.
 ///
-/// The header and signature steps of [`Jwt::validate`], on their own (for test
+/// The header and signature steps of [`Jwt::validate`](crate::Jwt::validate), on their own (for test
 /// vectors and for apps that check foreign JWS objects): canonical unpadded
 /// base64url in three parts (only the payload may be empty), a JSON-object
 /// header without duplicate keys, no `jku`/`x5u`/`x5c`/`jwk`, no `crit`, `alg`
@@ -310,7 +79,7 @@ impl Jwt {
 /// let none = "eyJhbGciOiJub25lIn0.aGVsbG8.";
 /// assert!(verify_signature(none, &key).is_err());
 /// ```
-pub fn verify_signature(token: &str, key: &crate::Key) -> Result<(), TokenError> {
+pub fn verify_signature(token: &str, key: &Key) -> Result<(), TokenError> {
     let (header_b64, payload_b64, sig_b64) = split(token, Payload::MayBeEmpty)?;
     let dup = Cell::new(false);
     let header_json = decode_b64(header_b64)?;
@@ -358,7 +127,7 @@ fn canonical_b64(part: &str) -> bool {
 /// The pinned algorithm, then the signature over `token[..message_len]`
 /// through [`Key::verify`](crate::Key::verify).
 fn check_signature(
-    key: &crate::Key,
+    key: &Key,
     header: &RawHeader<'_>,
     token: &str,
     message_len: usize,
@@ -679,18 +448,18 @@ impl<'de> Deserialize<'de> for Audience<'de> {
 
 /// The claims validation reads; the app's custom claims are parsed separately.
 #[derive(Default)]
-struct RawPayload<'de> {
-    exp: Option<u64>,
-    nbf: Option<u64>,
-    iat: Option<u64>,
-    jti: Option<Cow<'de, str>>,
-    sid: Option<Cow<'de, str>>,
-    token_type: Option<Cow<'de, str>>,
-    iss: Option<Cow<'de, str>>,
-    aud: Vec<Cow<'de, str>>,
+pub(crate) struct RawPayload<'de> {
+    pub(crate) exp: Option<u64>,
+    pub(crate) nbf: Option<u64>,
+    pub(crate) iat: Option<u64>,
+    pub(crate) jti: Option<Cow<'de, str>>,
+    pub(crate) sid: Option<Cow<'de, str>>,
+    pub(crate) token_type: Option<Cow<'de, str>>,
+    pub(crate) iss: Option<Cow<'de, str>>,
+    pub(crate) aud: Vec<Cow<'de, str>>,
     /// `aud` is in the payload (even as an empty list).
-    aud_present: bool,
-    user_id: Option<Cow<'de, str>>,
+    pub(crate) aud_present: bool,
+    pub(crate) user_id: Option<Cow<'de, str>>,
 }
 
 struct PayloadSeed<'a> {

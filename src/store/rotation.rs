@@ -4,10 +4,12 @@
 
 use uuid::Uuid;
 
+use crate::store::state::capped_expiry;
 use crate::store::{RotateOutcome, RotateRequest};
 
 /// A session's state as rotation reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionState {
     /// The user the session belongs to.
     pub user_id: String,
@@ -21,8 +23,29 @@ pub struct SessionState {
     pub live_parent: Option<Uuid>,
 }
 
+impl SessionState {
+    /// A session of `user_id` ending at `expires_at`, whose live token is
+    /// `live_jti`, which replaced `live_parent`.
+    pub fn new(
+        user_id: impl Into<String>,
+        revoked: bool,
+        expires_at: u64,
+        live_jti: Option<Uuid>,
+        live_parent: Option<Uuid>,
+    ) -> Self {
+        SessionState {
+            user_id: user_id.into(),
+            revoked,
+            expires_at,
+            live_jti,
+            live_parent,
+        }
+    }
+}
+
 /// A refresh token's state as rotation reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenState {
     /// When it was used (rotated, or superseded by a grace successor).
     pub used_at: Option<u64>,
@@ -30,7 +53,20 @@ pub struct TokenState {
     pub expires_at: u64,
 }
 
+impl TokenState {
+    /// A token dying at `expires_at`, used at `used_at` if it was.
+    pub fn new(used_at: Option<u64>, expires_at: u64) -> Self {
+        TokenState {
+            used_at,
+            expires_at,
+        }
+    }
+}
+
 /// What the backend must do, in the same atomic step.
+///
+/// Exhaustive on purpose: a backend must apply every decision, so a decision
+/// added in a later release is a compile error in each backend, not a silent gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Mark the token used at `now`, insert the successor (expiry from
@@ -87,9 +123,7 @@ pub fn decide(
 /// The successor's expiry: one refresh lifetime from now, never past the session's
 /// absolute expiry.
 pub fn successor_expiry(session: &SessionState, req: &RotateRequest) -> u64 {
-    req.now
-        .saturating_add(req.refresh_ttl)
-        .min(session.expires_at)
+    capped_expiry(req.now.saturating_add(req.refresh_ttl), session.expires_at)
 }
 
 /// The outcome a backend answers after applying `decision`.
@@ -111,35 +145,15 @@ mod tests {
     use super::*;
 
     fn req(jti: Uuid, now: u64, grace: u64) -> RotateRequest {
-        RotateRequest {
-            session_id: Uuid::nil(),
-            user_id: "u".into(),
-            jti,
-            successor_jti: Uuid::new_v4(),
-            now,
-            refresh_ttl: 100,
-            grace,
-        }
+        RotateRequest::new(Uuid::nil(), "u", jti, Uuid::new_v4(), now, 100).with_grace(grace)
     }
 
     #[test]
     fn rules() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let s = SessionState {
-            user_id: "u".into(),
-            revoked: false,
-            expires_at: 1000,
-            live_jti: Some(b),
-            live_parent: Some(a),
-        };
-        let live = TokenState {
-            used_at: None,
-            expires_at: 500,
-        };
-        let used = TokenState {
-            used_at: Some(10),
-            expires_at: 500,
-        };
+        let s = SessionState::new("u", false, 1000, Some(b), Some(a));
+        let live = TokenState::new(None, 500);
+        let used = TokenState::new(Some(10), 500);
         assert_eq!(
             decide(Some(&s), Some(&live), &req(b, 20, 0)),
             Decision::Rotate

@@ -2,9 +2,9 @@
 
 use http::{HeaderMap, HeaderValue};
 
-use crate::auth::source::cookie;
 use crate::error::AuthError;
-use crate::token::{TokenPair, now_secs};
+use crate::jwt::TokenPair;
+use crate::wire::credentials::cookie;
 
 /// The `SameSite` attribute of the refresh cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +92,9 @@ impl RefreshCookie {
         )
     }
 
-    pub(crate) fn set(&self, pair: &TokenPair) -> Option<HeaderValue> {
-        let max_age = pair.refresh_expires_at.saturating_sub(now_secs());
+    /// The `Set-Cookie` value carrying the pair's refresh token, at `now`.
+    pub(crate) fn set(&self, pair: &TokenPair, now: u64) -> Option<HeaderValue> {
+        let max_age = pair.refresh_expires_at.saturating_sub(now);
         HeaderValue::from_str(&format!(
             "{}={}{}",
             self.name,

@@ -1,0 +1,31 @@
+//! The token format: keys and their JWKS, claims, issuing and validating
+//! tokens. Everything here is stateless; sessions and stores build on it.
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `builder.rs` | [`JwtBuilder`] and the settings it checks |
+//! | `handle.rs` | [`Jwt`], the cheaply cloned handle, and key changes at run time |
+//! | `keys.rs` | [`Key`]: one `kid`, one pinned algorithm; the key set; JWKS |
+//! | `claims.rs` | [`Claims`], [`TokenKind`], [`NoCustomClaims`] |
+//! | `issue.rs` | minting tokens, [`TokenPair`] |
+//! | `validate.rs` | the claim rules (times, issuer, audience, typing) |
+//! | `jws.rs` | the JWS compact form, read strictly; [`verify_signature`] |
+//! | `crypto.rs` | picking jsonwebtoken's crypto provider |
+
+mod builder;
+mod claims;
+pub(crate) mod crypto;
+mod handle;
+mod issue;
+pub(crate) mod jws;
+mod keys;
+pub(crate) mod validate;
+
+pub use builder::JwtBuilder;
+pub use claims::{Claims, NoCustomClaims, TokenKind};
+pub use handle::Jwt;
+pub(crate) use issue::Mint;
+pub use issue::{IssueError, TokenPair};
+pub use jws::verify_signature;
+pub use keys::Key;
+pub(crate) use keys::KeySet;

@@ -1,0 +1,209 @@
+//! [`Sessions`]: login, refresh, logout, revoke-all and verify, above any
+//! [`TokenStore`] and [`UserResolver`]. The HTTP services in
+//! [`endpoints`](crate::endpoints) are thin wrappers around it; apps can call it
+//! directly too.
+//!
+//! Beside the rotation flow it carries the app's hooks: session events
+//! ([`Sessions::with_events`]), claims recomputed at each refresh
+//! ([`Sessions::with_claims_refresh`]) and sliding tokens
+//! ([`Sessions::with_sliding`]).
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `login.rs` | starting a session |
+//! | `refresh.rs` | the refresh flow: user check, claims hook, store rotation |
+//! | `revoke.rs` | logout, revoke-all, the revocation check, session lists |
+//! | `sliding.rs` | sliding tokens |
+//! | `hooks.rs` | the claims-refresh hook |
+//! | `outcome.rs` | how a refresh's outcome is counted |
+
+mod hooks;
+mod login;
+mod outcome;
+mod refresh;
+mod revoke;
+pub mod sliding;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::events::{Dispatcher, EventKind, SessionEvent, SessionEvents};
+use crate::jwt::{Jwt, NoCustomClaims};
+use crate::store::TokenStore;
+use crate::user::UserResolver;
+
+pub(crate) use hooks::ClaimsFn;
+pub use hooks::{ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims};
+pub(crate) use outcome::{Failed, counted, issue_failed};
+pub use sliding::{REFRESH_EXP_CLAIM, SlidingToken, SlidingTokens};
+
+/// Sessions with refresh-token rotation: the rules of shared/DESIGN.md
+/// "Rotation, exactly", once, for every backend.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_jwt_auth::{Jwt, Key, Algorithm, MemoryStore, MemoryUsers, Sessions, NoCustomClaims};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let jwt = Jwt::builder().signing_key(Key::hmac("k1", Algorithm::HS256, [1u8; 32]).unwrap()).build().unwrap();
+/// let users = Arc::new(MemoryUsers::<uuid::Uuid, ()>::new());
+/// let id = uuid::Uuid::new_v4();
+/// users.insert(id, ());
+/// let sessions: Sessions<_> = Sessions::new(jwt, Arc::new(MemoryStore::new()), users);
+///
+/// let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+/// let next = sessions.refresh(&pair.refresh).await.unwrap();
+/// // The old refresh token is spent: using it again revokes the session...
+/// assert!(sessions.refresh(&pair.refresh).await.is_err());
+/// // ...so its successor is refused too.
+/// assert!(sessions.refresh(&next.refresh).await.is_err());
+/// # }
+/// ```
+pub struct Sessions<R: UserResolver, C = NoCustomClaims> {
+    pub(crate) jwt: Jwt,
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) users: Arc<R>,
+    pub(crate) grace: u64,
+    pub(crate) events: Option<Arc<Dispatcher>>,
+    pub(crate) claims_refresh: Option<Arc<ClaimsFn<R::User, C>>>,
+    pub(crate) sliding: Option<SlidingTokens>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<R: UserResolver, C> Clone for Sessions<R, C> {
+    fn clone(&self) -> Self {
+        Sessions {
+            jwt: self.jwt.clone(),
+            store: self.store.clone(),
+            users: self.users.clone(),
+            grace: self.grace,
+            events: self.events.clone(),
+            claims_refresh: self.claims_refresh.clone(),
+            sliding: self.sliding,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<R: UserResolver, C> fmt::Debug for Sessions<R, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("jwt", &self.jwt)
+            .field("grace_secs", &self.grace)
+            .field("events", &self.events.is_some())
+            .field("claims_refresh", &self.claims_refresh.is_some())
+            .field("sliding", &self.sliding)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
+    /// Sessions on a store and a user resolver, with no reuse grace window.
+    pub fn new(jwt: Jwt, store: Arc<dyn TokenStore>, users: Arc<R>) -> Self {
+        Sessions {
+            jwt,
+            store,
+            users,
+            grace: 0,
+            events: None,
+            claims_refresh: None,
+            sliding: None,
+            _claims: PhantomData,
+        }
+    }
+
+    /// A reuse grace window (default 0: no second winner). Within it, the immediate
+    /// predecessor of the live token may be exchanged again (a browser that
+    /// refreshed twice at once); older tokens never get grace.
+    pub fn with_reuse_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace.as_secs();
+        self
+    }
+
+    /// Registers the session-event hook: pair issued, rotated, reuse detected,
+    /// session revoked, all sessions revoked, user refused (and the sliding-token
+    /// events). It is called after the store commits, off the request's path: a
+    /// slow or panicking hook neither delays nor fails a response. See
+    /// [`events`](crate::events) for the details and an example.
+    pub fn with_events(mut self, hook: impl SessionEvents) -> Self {
+        self.events = Some(Arc::new(Dispatcher::new(Arc::new(hook))));
+        self
+    }
+
+    /// Recomputes the custom claims at each refresh instead of copying the old
+    /// ones (SimpleJWT copies them forever, its issue #705): a user who lost a
+    /// role loses it at the next refresh, not at the next login.
+    ///
+    /// The hook runs after the user is resolved and before the store rotates the
+    /// token, so a failure spends nothing: [`ClaimsError::Unavailable`] (or a
+    /// panic inside the hook) answers 503 and the same token can be retried;
+    /// [`ClaimsError::Refused`] revokes the session and answers 401. Without a
+    /// hook the claims are kept.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use serde::{Deserialize, Serialize};
+    /// use tower_jwt_auth::{Algorithm, ClaimsContext, ClaimsError, Jwt, Key, MemoryStore, MemoryUsers, Sessions, TokenKind};
+    ///
+    /// #[derive(Clone, Serialize, Deserialize)]
+    /// struct Roles { admin: bool }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let jwt = Jwt::builder().signing_key(Key::hmac("k1", Algorithm::HS256, [4u8; 32]).unwrap()).build().unwrap();
+    /// // The user record says whether they are an admin now.
+    /// let users = Arc::new(MemoryUsers::<u64, bool>::new());
+    /// users.insert(1, true);
+    /// let sessions: Sessions<_, Roles> = Sessions::new(jwt.clone(), Arc::new(MemoryStore::new()), users.clone())
+    ///     .with_claims_refresh(|ctx: ClaimsContext<bool, Roles>| async move {
+    ///         Ok::<_, ClaimsError>(Roles { admin: ctx.user })
+    ///     });
+    ///
+    /// let pair = sessions.login(&1, &Roles { admin: true }, None).await.unwrap();
+    /// users.insert(1, false); // demoted
+    /// let next = sessions.refresh(&pair.refresh).await.unwrap();
+    /// let claims = jwt.validate::<Roles>(&next.access, TokenKind::Access).unwrap();
+    /// assert!(!claims.custom().admin);
+    /// # }
+    /// ```
+    pub fn with_claims_refresh<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(ClaimsContext<R::User, C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C, ClaimsError>> + Send + 'static,
+    {
+        self.claims_refresh = Some(Arc::new(move |ctx| Box::pin(hook(ctx)) as ClaimsFuture<C>));
+        self
+    }
+
+    /// Now, on the [`Jwt`]'s clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.jwt.now()
+    }
+
+    /// The token configuration.
+    pub fn jwt(&self) -> &Jwt {
+        &self.jwt
+    }
+
+    /// The token store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The user resolver.
+    pub fn users(&self) -> &Arc<R> {
+        &self.users
+    }
+
+    /// Reports an event the store has committed: `tracing` at its level, then the
+    /// app's hook (off the request path).
+    pub(crate) fn emit(&self, kind: EventKind, user_id: &str, session_id: Option<Uuid>) {
+        #[cfg(feature = "tracing")]
+        crate::events::trace(&kind, user_id, session_id);
+        if let Some(events) = &self.events {
+            events.dispatch(SessionEvent::new(kind, user_id, session_id, self.now()));
+        }
+    }
+}

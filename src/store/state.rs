@@ -1,0 +1,131 @@
+//! The state rules every backend applies, written once: when a token counts as
+//! revoked, which sessions a user sees listed, what a purge may delete, how a
+//! token's expiry is capped by its session's, and how a revoke-all cutoff moves.
+//!
+//! Backends that read state into Rust call these functions. A backend that must
+//! apply a rule inside its database (a purge that deletes in bulk) writes the
+//! rule's translation once, next to a comment naming the function here, and the
+//! conformance suite checks that both agree.
+
+use crate::store::rotation::{SessionState, TokenState};
+
+/// What the revocation check reads of a session: its owner and whether it was
+/// revoked. `None` when the store has no record of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCheck<'a> {
+    /// The user the session belongs to.
+    pub user_id: &'a str,
+    /// Whether the session was revoked (logout, reuse, revoke-all).
+    pub revoked: bool,
+}
+
+/// Whether a token of a session, issued at `issued_at` to `user_id`, is revoked:
+/// its session is unknown, revoked or another user's, or the user revoked every
+/// token issued before `cutoff` (log out everywhere).
+pub fn is_revoked(
+    session: Option<SessionCheck<'_>>,
+    user_id: &str,
+    issued_at: u64,
+    cutoff: Option<u64>,
+) -> bool {
+    match session {
+        Some(s) if !s.revoked && s.user_id == user_id => {
+            cutoff.is_some_and(|cutoff| issued_at < cutoff)
+        }
+        _ => true,
+    }
+}
+
+/// Whether a session shows in the owner's session list: not revoked, not past
+/// its absolute expiry, and its live token unused and not expired.
+pub fn is_listable(session: &SessionState, live_token: Option<&TokenState>, now: u64) -> bool {
+    !session.revoked
+        && now < session.expires_at
+        && live_token.is_some_and(|t| t.used_at.is_none() && now < t.expires_at)
+}
+
+/// Whether a purge deletes a whole session (and every token of it): it is past
+/// its absolute expiry, so no token of it can be presented successfully again.
+pub fn session_purgeable(session_expires_at: u64, now: u64) -> bool {
+    now >= session_expires_at
+}
+
+/// Whether a purge deletes one token of a live session: unused and past its own
+/// expiry. Used tokens stay until their session expires, so a late replay is
+/// still recognised as reuse.
+pub fn token_purgeable(token: &TokenState, now: u64) -> bool {
+    token.used_at.is_none() && now >= token.expires_at
+}
+
+/// A token's expiry, capped by its session's absolute expiry: no token outlives
+/// its session.
+pub fn capped_expiry(token_expires_at: u64, session_expires_at: u64) -> u64 {
+    token_expires_at.min(session_expires_at)
+}
+
+/// A user's revoke-all cutoff after a revoke-all at `now`: it only moves forward
+/// (two instances revoking at once, or a clock behind another's, never reopen
+/// tokens a later cutoff revoked).
+pub fn next_cutoff(current: Option<u64>, now: u64) -> u64 {
+    current.map_or(now, |c| c.max(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(revoked: bool) -> SessionState {
+        SessionState {
+            user_id: "u".into(),
+            revoked,
+            expires_at: 100,
+            live_jti: None,
+            live_parent: None,
+        }
+    }
+
+    #[test]
+    fn revocation() {
+        let live = SessionCheck {
+            user_id: "u",
+            revoked: false,
+        };
+        assert!(!is_revoked(Some(live), "u", 10, None));
+        assert!(is_revoked(None, "u", 10, None));
+        assert!(is_revoked(Some(live), "v", 10, None));
+        assert!(is_revoked(
+            Some(SessionCheck {
+                revoked: true,
+                ..live
+            }),
+            "u",
+            10,
+            None
+        ));
+        assert!(is_revoked(Some(live), "u", 10, Some(11)));
+        assert!(!is_revoked(Some(live), "u", 11, Some(11)));
+    }
+
+    #[test]
+    fn listing_and_purging() {
+        let unused = TokenState {
+            used_at: None,
+            expires_at: 50,
+        };
+        let used = TokenState {
+            used_at: Some(5),
+            expires_at: 50,
+        };
+        assert!(is_listable(&session(false), Some(&unused), 49));
+        assert!(!is_listable(&session(false), Some(&unused), 50));
+        assert!(!is_listable(&session(false), Some(&used), 10));
+        assert!(!is_listable(&session(true), Some(&unused), 10));
+        assert!(!is_listable(&session(false), None, 10));
+        assert!(session_purgeable(100, 100) && !session_purgeable(100, 99));
+        assert!(token_purgeable(&unused, 50) && !token_purgeable(&unused, 49));
+        assert!(!token_purgeable(&used, 99));
+        assert_eq!(capped_expiry(200, 100), 100);
+        assert_eq!(next_cutoff(Some(20), 10), 20);
+        assert_eq!(next_cutoff(None, 10), 10);
+    }
+}
