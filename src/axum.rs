@@ -20,13 +20,32 @@
 //!     .route("/maybe", get(maybe))
 //!     .layer(JwtAuthLayer::new(jwt).optional());
 //! ```
+//!
+//! # When an extractor finds no claims
+//!
+//! - Behind an [`optional`](crate::JwtAuthLayer::optional) layer, a request
+//!   without a token is anonymous: `Option<Authenticated<C>>` is `None`, and
+//!   `Authenticated<C>` answers 401 with the layer's realm. A request whose
+//!   token is expired or revoked never gets here: the layer answers 401 itself
+//!   (a client that sends a token believes it is signed in, and must learn to
+//!   refresh; see [`JwtAuthLayer::optional`](crate::JwtAuthLayer::optional)).
+//! - Behind a layer made for another claims type (`JwtAuthLayer::new` is
+//!   `NoCustomClaims`; use [`JwtAuthLayer::with_claims`](crate::JwtAuthLayer::with_claims)
+//!   or [`JwtAuthLayer::for_sessions`](crate::JwtAuthLayer::for_sessions)),
+//!   both extractors answer 500 and log (with the `tracing` feature) which
+//!   types disagree: a setup mistake fails loudly, never as a silent 401 or an
+//!   anonymous request.
+//! - With no layer in front of the route, `Authenticated<C>` answers 401 and
+//!   `Option<Authenticated<C>>` is `None`, with a `tracing` warning.
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
+use crate::auth::LayerContext;
 use crate::error::AuthError;
 use crate::jwt::{Claims, NoCustomClaims};
+use crate::wire::response::{DEFAULT_REALM, error_response};
 
 /// The validated claims of the request's access token.
 #[derive(Debug, Clone)]
@@ -36,15 +55,24 @@ pub struct Authenticated<C = NoCustomClaims>(pub Claims<C>);
 #[derive(Debug, Clone)]
 pub struct CurrentUser<U>(pub U);
 
-/// Why an extractor found nothing: the route is not behind the layer, or the
-/// layer let an anonymous request through. Answers 401 with a Bearer challenge.
+/// Why an extractor found nothing: the route is not behind the layer, the
+/// layer let an anonymous request through (401 with a Bearer challenge in the
+/// layer's realm), or the layer makes another claims type (500).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct AuthRejection {
     error: AuthError,
+    realm: std::sync::Arc<str>,
 }
 
 impl AuthRejection {
+    fn new(error: AuthError, context: Option<&LayerContext>) -> Self {
+        AuthRejection {
+            error,
+            realm: context.map_or_else(|| DEFAULT_REALM.into(), |c| c.realm.clone()),
+        }
+    }
+
     /// The status it answers with.
     pub fn status(&self) -> http::StatusCode {
         self.error.status()
@@ -59,8 +87,43 @@ impl AuthRejection {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         #[cfg(feature = "tracing")]
-        tracing::trace!(status = %self.status(), "rejecting request: no authentication in extensions");
-        crate::wire::response::error_response(&self.error, "api")
+        match &self.error {
+            AuthError::Misconfigured(why) => tracing::error!(%why, "rejecting request"),
+            _ => {
+                tracing::trace!(status = %self.status(), "rejecting request: no authentication in extensions")
+            }
+        }
+        error_response(&self.error, &self.realm)
+    }
+}
+
+/// The claims of type `C` the layer put into the request: `Ok(None)` for an
+/// anonymous request (optional layer, or no layer), `Err` when the layer makes
+/// another claims type.
+fn claims_of<C: Clone + Send + Sync + 'static>(
+    parts: &Parts,
+) -> Result<Option<Claims<C>>, AuthRejection> {
+    let context = parts.extensions.get::<LayerContext>();
+    if let Some(claims) = parts.extensions.get::<Claims<C>>() {
+        return Ok(Some(claims.clone()));
+    }
+    match context {
+        Some(ctx) if !ctx.is::<C>() => Err(AuthRejection::new(
+            AuthError::Misconfigured(format!(
+                "the handler asks for Claims<{}> but the JwtAuthLayer in front of it makes Claims<{}>",
+                std::any::type_name::<C>(),
+                ctx.claims_name
+            )),
+            context,
+        )),
+        Some(_) => Ok(None),
+        None => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                "an Authenticated extractor runs on a route with no JwtAuthLayer in front of it"
+            );
+            Ok(None)
+        }
     }
 }
 
@@ -68,31 +131,26 @@ impl<S: Send + Sync, C: Clone + Send + Sync + 'static> FromRequestParts<S> for A
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Claims<C>>()
-            .cloned()
-            .map(Authenticated)
-            .ok_or(AuthRejection {
-                error: AuthError::MissingToken,
-            })
+        match claims_of::<C>(parts)? {
+            Some(claims) => Ok(Authenticated(claims)),
+            None => Err(AuthRejection::new(
+                AuthError::MissingToken,
+                parts.extensions.get::<LayerContext>(),
+            )),
+        }
     }
 }
 
 impl<S: Send + Sync, C: Clone + Send + Sync + 'static> OptionalFromRequestParts<S>
     for Authenticated<C>
 {
-    type Rejection = std::convert::Infallible;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Claims<C>>()
-            .cloned()
-            .map(Authenticated))
+        Ok(claims_of::<C>(parts)?.map(Authenticated))
     }
 }
 
@@ -100,14 +158,13 @@ impl<S: Send + Sync, U: Clone + Send + Sync + 'static> FromRequestParts<S> for C
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let context = parts.extensions.get::<LayerContext>();
         parts
             .extensions
             .get::<U>()
             .cloned()
             .map(CurrentUser)
-            .ok_or(AuthRejection {
-                error: AuthError::MissingToken,
-            })
+            .ok_or_else(|| AuthRejection::new(AuthError::MissingToken, context))
     }
 }
 
@@ -124,9 +181,10 @@ impl<S: Send + Sync, U: Clone + Send + Sync + 'static> OptionalFromRequestParts<
     }
 }
 
-/// [`AuthError`] as an axum response, for handlers that call [`Sessions`](crate::Sessions) directly.
+/// [`AuthError`] as an axum response, for handlers that call [`Sessions`](crate::Sessions)
+/// directly; challenges name the default realm `api`.
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        crate::wire::response::error_response(&self, "api")
+        error_response(&self, DEFAULT_REALM)
     }
 }

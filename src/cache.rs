@@ -346,13 +346,6 @@ impl<C> TokenCache<C> {
         }
     }
 
-    /// A new, empty cache with the same bounds and staleness, for another
-    /// claims type.
-    pub(crate) fn same_bounds<C2>(&self) -> TokenCache<C2> {
-        TokenCache::new(self.shared.max_entries, self.shared.max_bytes)
-            .revocation_staleness(self.staleness)
-    }
-
     fn enabled(&self) -> bool {
         self.shared.shard_entries > 0 && self.shared.shard_bytes > 0
     }

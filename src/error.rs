@@ -147,6 +147,11 @@ pub enum AuthError {
     /// The token store or the user resolver is unreachable: 503 with `Retry-After`.
     #[error("the token store is unavailable, retry later")]
     StoreUnavailable(#[source] StoreError),
+    /// The server is set up wrong (a handler asks for a claims type its
+    /// [`JwtAuthLayer`](crate::JwtAuthLayer) does not produce): 500. The text
+    /// names the types for the server's log; clients get a generic description.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 impl From<StoreError> for AuthError {
@@ -167,6 +172,7 @@ impl AuthError {
             AuthError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AuthError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -180,6 +186,7 @@ impl AuthError {
             AuthError::InvalidRequest(_) | AuthError::PayloadTooLarge => "invalid_request",
             AuthError::MethodNotAllowed => "method_not_allowed",
             AuthError::StoreUnavailable(_) => "temporarily_unavailable",
+            AuthError::Misconfigured(_) => "server_error",
         }
     }
 
@@ -187,6 +194,7 @@ impl AuthError {
     pub fn description(&self) -> String {
         match self {
             AuthError::StoreUnavailable(_) => "the token store is unavailable, retry later".into(),
+            AuthError::Misconfigured(_) => "the server is misconfigured".into(),
             other => other.to_string(),
         }
     }

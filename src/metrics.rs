@@ -58,6 +58,7 @@ pub(crate) fn refusal_label(e: &AuthError) -> &'static str {
         AuthError::PayloadTooLarge => "payload_too_large",
         AuthError::MethodNotAllowed => "method_not_allowed",
         AuthError::StoreUnavailable(_) => "store_unavailable",
+        AuthError::Misconfigured(_) => "misconfigured",
     }
 }
 

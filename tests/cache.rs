@@ -566,8 +566,7 @@ struct Role {
 async fn the_layer_puts_the_cached_custom_claims_into_extensions() {
     let jwt = jwt_with(0);
     let cache = TokenCache::<Role>::new(100, 1 << 20);
-    let svc = JwtAuthLayer::new(jwt.clone())
-        .claims::<Role>()
+    let svc = JwtAuthLayer::<Role>::with_claims(jwt.clone())
         .cache(cache.clone())
         .layer(service_fn(|req: Request<Body>| async move {
             let claims = req.extensions().get::<Claims<Role>>().cloned();

@@ -235,7 +235,7 @@ async fn custom_claims_reach_the_service() {
     };
     let (token, _) = jwt.issue_access("u1", Uuid::new_v4(), &custom).unwrap();
     let svc = ServiceBuilder::new()
-        .layer(JwtAuthLayer::new(jwt).claims::<Roles>())
+        .layer(JwtAuthLayer::<Roles>::with_claims(jwt))
         .service(service_fn(|req: Request<Body>| async move {
             let c = req.extensions().get::<Claims<Roles>>().unwrap();
             Ok::<_, Infallible>(Response::new(Body::from(c.custom().roles.join(","))))
@@ -470,4 +470,69 @@ fn sessions_type_check(
     s: Sessions<MemoryUsers<Uuid, String>>,
 ) -> Sessions<MemoryUsers<Uuid, String>> {
     s
+}
+
+#[tokio::test]
+async fn an_extractor_for_another_claims_type_fails_loudly_and_the_realm_is_the_layers() {
+    use axum::{Router, routing::get as route_get};
+    use tower_jwt_auth::axum::Authenticated;
+
+    async fn roles(Authenticated(c): Authenticated<Roles>) -> String {
+        c.custom().roles.join(",")
+    }
+    async fn maybe_roles(a: Option<Authenticated<Roles>>) -> &'static str {
+        if a.is_some() { "in" } else { "out" }
+    }
+    async fn plain(Authenticated(c): Authenticated) -> String {
+        c.user_id().to_owned()
+    }
+
+    let jwt = test_jwt();
+    let custom = Roles {
+        roles: vec!["admin".into()],
+    };
+    let (token, _) = jwt.issue_access("u1", Uuid::new_v4(), &custom).unwrap();
+    // The layer makes Claims<NoCustomClaims>; the handlers ask for Claims<Roles>.
+    let wrong = Router::new()
+        .route("/roles", route_get(roles))
+        .route("/maybe", route_get(maybe_roles))
+        .layer(JwtAuthLayer::new(jwt.clone()).optional());
+    let right = Router::new()
+        .route("/roles", route_get(roles))
+        .layer(JwtAuthLayer::<Roles>::with_claims(jwt.clone()));
+    let anonymous = Router::new()
+        .route("/plain", route_get(plain))
+        .layer(JwtAuthLayer::new(jwt).optional().realm("shop"));
+
+    let req = |uri: &str, t: Option<&str>| {
+        let mut b = Request::get(uri);
+        if let Some(t) = t {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    };
+    for (uri, t) in [
+        ("/roles", Some(token.as_str())),
+        ("/maybe", Some(&token)),
+        ("/maybe", None),
+    ] {
+        let res = wrong.clone().oneshot(req(uri, t)).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{uri} {t:?}"
+        );
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "server_error");
+        // The type names go to the log, not to the client.
+        assert!(!String::from_utf8_lossy(&body).contains("Roles"));
+    }
+    let res = right.oneshot(req("/roles", Some(&token))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "admin");
+    // An anonymous request behind an optional layer: 401 in the layer's realm.
+    let res = anonymous.oneshot(req("/plain", None)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"shop\"");
 }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::context::LayerContext;
 use super::rejection::JsonRejection;
 use super::service::{AuthConfig, ErasedResolver, JwtAuth, Shared};
 use super::source::TokenSource;
 use crate::cache::TokenCache;
-use crate::jwt::Jwt;
-use crate::jwt::NoCustomClaims;
+use crate::jwt::{Jwt, NoCustomClaims};
+use crate::sessions::Sessions;
 use crate::store::TokenStore;
 use crate::user::UserResolver;
 
@@ -44,9 +45,27 @@ impl<C, R: fmt::Debug> fmt::Debug for JwtAuthLayer<C, R> {
 }
 
 impl JwtAuthLayer<NoCustomClaims, JsonRejection> {
-    /// A stateless layer: signature and claims only, `Authorization: Bearer`,
-    /// JSON rejections in realm `api`.
+    /// A stateless layer for tokens without custom claims: signature and claims
+    /// only, `Authorization: Bearer`, JSON rejections in realm `api`. For an
+    /// app's own claims type, see [`JwtAuthLayer::with_claims`].
     pub fn new(jwt: Jwt) -> Self {
+        Self::with_claims(jwt)
+    }
+}
+
+impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
+    /// A layer whose requests carry `Claims<C>`: the app's custom-claims type,
+    /// chosen once, here. Extractors asking for another type fail loudly (see
+    /// [`axum`](crate::axum)), never as a silent 401 or an anonymous request.
+    ///
+    /// ```
+    /// # use tower_jwt_auth::{Algorithm, Jwt, JwtAuthLayer, Key};
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct AppClaims { role: String }
+    /// # let jwt = Jwt::builder().signing_key(Key::hmac("k", Algorithm::HS256, [1u8; 32]).unwrap()).build().unwrap();
+    /// let layer = JwtAuthLayer::<AppClaims>::with_claims(jwt);
+    /// ```
+    pub fn with_claims(jwt: Jwt) -> Self {
         JwtAuthLayer {
             shared: Arc::new(Shared {
                 config: AuthConfig {
@@ -57,16 +76,27 @@ impl JwtAuthLayer<NoCustomClaims, JsonRejection> {
                     user: None,
                 },
                 cache: None,
+                context: LayerContext::of::<C>(JsonRejection::default().realm_arc()),
             }),
             rejection: JsonRejection::default(),
         }
     }
-}
 
-impl<C> JwtAuthLayer<C, JsonRejection> {
-    /// The realm named in `WWW-Authenticate` challenges (default `api`).
+    /// A layer for the tokens of `sessions`: their [`Jwt`] and their claims
+    /// type, so the type is written once, on [`Sessions`]. The revocation check
+    /// stays opt-in ([`JwtAuthLayer::revocation_check`]).
+    pub fn for_sessions<R: UserResolver>(sessions: &Sessions<R, C>) -> Self
+    where
+        C: crate::sessions::CustomClaims,
+    {
+        Self::with_claims(sessions.jwt().clone())
+    }
+
+    /// The realm named in `WWW-Authenticate` challenges (default `api`), by the
+    /// layer's rejections and by the axum extractors behind it.
     pub fn realm(mut self, realm: &str) -> Self {
         self.rejection = JsonRejection::with_realm(realm);
+        Arc::make_mut(&mut self.shared).context.realm = self.rejection.realm_arc();
         self
     }
 }
@@ -74,22 +104,6 @@ impl<C> JwtAuthLayer<C, JsonRejection> {
 impl<C, R> JwtAuthLayer<C, R> {
     fn config_mut(&mut self) -> &mut AuthConfig {
         &mut Arc::make_mut(&mut self.shared).config
-    }
-
-    /// Parses the app's own claims as `C2` (inserted as `Claims<C2>`).
-    ///
-    /// A [cache](JwtAuthLayer::cache) set before stores `Claims<C>`: it is
-    /// replaced by a new, empty cache of the same bounds for `C2`. Call this
-    /// first to keep the cache you pass.
-    pub fn claims<C2>(self) -> JwtAuthLayer<C2, R> {
-        let shared = Shared {
-            config: self.shared.config.clone(),
-            cache: self.shared.cache.as_ref().map(TokenCache::same_bounds),
-        };
-        JwtAuthLayer {
-            shared: Arc::new(shared),
-            rejection: self.rejection,
-        }
     }
 
     /// Turns on the verified-token cache: a token seen before skips the
@@ -117,7 +131,12 @@ impl<C, R> JwtAuthLayer<C, R> {
     }
 
     /// Lets requests without a token through, without claims (for routes where
-    /// authentication is optional). A token that is sent must still be valid.
+    /// authentication is optional). A token that is sent must still be valid:
+    /// an expired, badly signed or revoked token answers 401 `invalid_token`,
+    /// not an anonymous request. The client sending it believes it is signed
+    /// in; treated as anonymous it would never learn to refresh, and its user
+    /// would see a signed-out page while holding a session. The 401 tells it to
+    /// refresh (or sign in again).
     pub fn optional(mut self) -> Self {
         self.config_mut().optional = true;
         self
@@ -131,7 +150,7 @@ impl<C, R> JwtAuthLayer<C, R> {
         self
     }
 
-    /// Resolves the user named by each token and puts `R2::User` into the request
+    /// Resolves the user named by each token and puts `U::User` into the request
     /// extensions; a missing or inactive user is refused (401).
     pub fn resolve_user<U: UserResolver>(mut self, users: Arc<U>) -> Self {
         self.config_mut().user = Some(Arc::new(users) as Arc<dyn ErasedResolver>);

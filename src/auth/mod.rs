@@ -35,12 +35,14 @@
 //! # }
 //! ```
 
+mod context;
 pub(crate) mod future;
 mod layer;
 mod rejection;
 mod service;
 pub(crate) mod source;
 
+pub(crate) use context::LayerContext;
 pub use future::ResponseFuture;
 pub use layer::JwtAuthLayer;
 pub use rejection::{JsonRejection, OnRejection};

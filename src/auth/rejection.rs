@@ -4,6 +4,7 @@ use bytes::Bytes;
 use http::Response;
 
 use crate::error::AuthError;
+use crate::wire::response::DEFAULT_REALM;
 
 /// Builds the response for a refused request. Implemented by [`JsonRejection`]
 /// and by any `Fn(&AuthError) -> Response<B>` closure.
@@ -43,7 +44,7 @@ pub struct JsonRejection {
 impl Default for JsonRejection {
     fn default() -> Self {
         JsonRejection {
-            realm: "api".into(),
+            realm: DEFAULT_REALM.into(),
         }
     }
 }
@@ -59,6 +60,10 @@ impl JsonRejection {
     /// The realm named in challenges.
     pub fn realm(&self) -> &str {
         &self.realm
+    }
+
+    pub(crate) fn realm_arc(&self) -> std::sync::Arc<str> {
+        self.realm.clone()
     }
 }
 

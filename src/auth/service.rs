@@ -8,6 +8,7 @@ use http::{Extensions, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use super::context::LayerContext;
 use super::future::ResponseFuture;
 use super::rejection::OnRejection;
 use super::source::TokenSource;
@@ -70,6 +71,8 @@ pub(crate) struct Shared<C> {
     pub(crate) config: AuthConfig,
     /// The opt-in verified-token cache (typed by the claims it stores).
     pub(crate) cache: Option<TokenCache<C>>,
+    /// Told to the handlers behind the layer, in every request's extensions.
+    pub(crate) context: LayerContext,
 }
 
 impl<C> Clone for Shared<C> {
@@ -77,6 +80,7 @@ impl<C> Clone for Shared<C> {
         Shared {
             config: self.config.clone(),
             cache: self.cache.clone(),
+            context: self.context.clone(),
         }
     }
 }
@@ -151,87 +155,41 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let cfg = &self.shared.config;
-        // With the cache: the token's digest (to record the store's answer) and
-        // whether the store's last answer for it is recent enough to skip it.
-        let mut cached: Option<Digest> = None;
-        let mut revocation_fresh = false;
-        let claims: Claims<C> = match cfg.source.extract(req.headers()) {
-            Ok(Some(token)) => match &self.shared.cache {
-                None => match cfg.jwt.validate(&token, TokenKind::Access) {
-                    Ok(claims) => claims,
-                    Err(e) => return refuse(&self.rejection, e.into()),
-                },
-                Some(cache) => {
-                    match cache.layer_validate(&cfg.jwt, &token, cfg.revocation.is_some()) {
-                        Ok(c) => {
-                            cached = c.digest;
-                            revocation_fresh = c.revocation_fresh;
-                            c.claims
-                        }
-                        Err(e) => return refuse(&self.rejection, e.into()),
-                    }
-                }
-            },
+        let token = match cfg.source.extract(req.headers()) {
+            Ok(Some(token)) => token,
             Ok(None) if cfg.optional => {
                 metrics::validation_anonymous();
+                req.extensions_mut().insert(self.shared.context.clone());
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => return refuse(&self.rejection, AuthError::MissingToken),
             Err(e) => return refuse(&self.rejection, e),
         };
-        if (cfg.revocation.is_none() || revocation_fresh) && cfg.user.is_none() {
+        let checked = match self.shared.validate(&token) {
+            Ok(checked) => checked,
+            Err(e) => return refuse(&self.rejection, e),
+        };
+        drop(token);
+        if !checked.needs_store(cfg) {
             metrics::validation_accepted();
-            req.extensions_mut().insert(claims);
+            self.shared.admit(&mut req, checked.claims);
             return ResponseFuture::inner(self.inner.call(req));
         }
-
         // The opt-in checks need the store: run them, then call the service that
         // was polled ready (a clone takes its place here, as tower's docs advise).
         // The future holds one reference, to what the layer's services share.
-        let ask_store = !revocation_fresh;
-        // Where to record the store's answer: only a cached token's.
-        let record = cached;
-        let shared = self.shared.clone();
-        // The claims travel with the checks and go into the extensions once
-        // they pass: the store reads the user id from them, no copy.
         let clone = self.inner.clone();
-        let mut svc = std::mem::replace(&mut self.inner, clone);
-        let rejection = self.rejection.clone();
+        let svc = std::mem::replace(&mut self.inner, clone);
+        let (shared, rejection) = (self.shared.clone(), self.rejection.clone());
         ResponseFuture::checking(Box::pin(async move {
-            let checked: Result<Option<Inserter>, AuthError> = async {
-                let cfg = &shared.config;
-                if ask_store && let Some(store) = &cfg.revocation {
-                    let record = record.and_then(|d| shared.cache.as_ref().map(|c| (c, d)));
-                    let started = record.map(|(cache, _)| cache.check_started());
-                    let revoked = metrics::timed(
-                        StoreOp::IsRevoked,
-                        store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at),
-                    )
-                    .await?;
-                    if let (Some((cache, digest)), Some(started)) = (record, started) {
-                        if revoked {
-                            cache.revoked(&digest);
-                        } else {
-                            cache.revocation_checked(&digest, started);
-                        }
-                    }
-                    if revoked {
-                        return Err(TokenError::Revoked.into());
-                    }
-                }
-                match &cfg.user {
-                    Some(users) => Ok(Some(users.resolve(claims.user_id.clone()).await?)),
-                    None => Ok(None),
-                }
-            }
-            .await;
-            match checked {
+            match shared.store_checks(&checked).await {
                 Ok(insert) => {
                     metrics::validation_accepted();
-                    req.extensions_mut().insert(claims);
+                    shared.admit(&mut req, checked.claims);
                     if let Some(insert) = insert {
                         insert(req.extensions_mut());
                     }
+                    let mut svc = svc;
                     svc.call(req).await
                 }
                 Err(e) => {
@@ -240,6 +198,85 @@ where
                 }
             }
         }))
+    }
+}
+
+/// A token whose signature and claims passed, and what the store checks need.
+struct Checked<C> {
+    claims: Claims<C>,
+    /// With the cache: the token's digest, to record the store's answer.
+    digest: Option<Digest>,
+    /// With the cache: the store's last answer for it is recent enough to skip it.
+    revocation_fresh: bool,
+}
+
+impl<C> Checked<C> {
+    fn needs_store(&self, cfg: &AuthConfig) -> bool {
+        (cfg.revocation.is_some() && !self.revocation_fresh) || cfg.user.is_some()
+    }
+}
+
+impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
+    /// Signature and claims, through the cache when there is one.
+    fn validate(&self, token: &str) -> Result<Checked<C>, AuthError> {
+        let cfg = &self.config;
+        match &self.cache {
+            None => Ok(Checked {
+                claims: cfg.jwt.validate(token, TokenKind::Access)?,
+                digest: None,
+                revocation_fresh: false,
+            }),
+            Some(cache) => {
+                let c = cache.layer_validate(&cfg.jwt, token, cfg.revocation.is_some())?;
+                Ok(Checked {
+                    claims: c.claims,
+                    digest: c.digest,
+                    revocation_fresh: c.revocation_fresh,
+                })
+            }
+        }
+    }
+
+    /// The claims and the layer's context go into the extensions.
+    fn admit<B>(&self, req: &mut Request<B>, claims: Claims<C>) {
+        let ext = req.extensions_mut();
+        ext.insert(claims);
+        ext.insert(self.context.clone());
+    }
+
+    /// The opt-in checks: revocation (unless the cache's answer is fresh), then
+    /// the user. Answers what to insert for the user.
+    async fn store_checks(&self, checked: &Checked<C>) -> Result<Option<Inserter>, AuthError> {
+        let cfg = &self.config;
+        let claims = &checked.claims;
+        if !checked.revocation_fresh
+            && let Some(store) = &cfg.revocation
+        {
+            // Where to record the store's answer: only a cached token's.
+            let record = checked
+                .digest
+                .and_then(|d| self.cache.as_ref().map(|c| (c, d)));
+            let started = record.map(|(cache, _)| cache.check_started());
+            let revoked = metrics::timed(
+                StoreOp::IsRevoked,
+                store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at),
+            )
+            .await?;
+            if let (Some((cache, digest)), Some(started)) = (record, started) {
+                if revoked {
+                    cache.revoked(&digest);
+                } else {
+                    cache.revocation_checked(&digest, started);
+                }
+            }
+            if revoked {
+                return Err(TokenError::Revoked.into());
+            }
+        }
+        match &cfg.user {
+            Some(users) => Ok(Some(users.resolve(claims.user_id.clone()).await?)),
+            None => Ok(None),
+        }
     }
 }
 
