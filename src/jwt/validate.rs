@@ -97,7 +97,7 @@ pub(crate) struct Times {
 /// dead *at* `exp` (with no leeway a token whose `exp` is this second is
 /// refused), `nbf` and `iat` not in the future, each with the leeway.
 pub(crate) fn check_times(t: Times, leeway: u64, now: u64) -> Result<(), TokenError> {
-    if now >= t.expires_at.saturating_add(leeway) {
+    if expired(t.expires_at, leeway, now) {
         return Err(TokenError::Expired);
     }
     if t.not_before
@@ -109,6 +109,11 @@ pub(crate) fn check_times(t: Times, leeway: u64, now: u64) -> Result<(), TokenEr
         return Err(TokenError::IssuedInFuture);
     }
     Ok(())
+}
+
+/// Whether a token dying at `expires_at` is dead at `now`: dead *at* `exp`.
+pub(crate) fn expired(expires_at: u64, leeway: u64, now: u64) -> bool {
+    now >= expires_at.saturating_add(leeway)
 }
 
 /// Times, issuer, audience and token type of a payload whose signature verified.
