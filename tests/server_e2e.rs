@@ -1611,6 +1611,42 @@ async fn redis_every_route() {
 }
 
 /// A reuse grace window lets the immediate predecessor be exchanged once more.
+/// A refused oversized body gets its 413, not a reset connection: the server
+/// reads and discards up to 8 MiB before answering (declared lengths; each
+/// request on a fresh connection, as a client retrying would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_their_413_delivered() {
+    let server = Server::start(&[("DATABASE_URL", "memory")]);
+    let api = server.api();
+    for size in [2 << 20, 8 << 20] {
+        for path in [
+            "/api/token/refresh/",
+            "/api/token/",
+            "/api/users/",
+            "/api/me/",
+        ] {
+            for round in 0..5 {
+                let r = api
+                    .send(
+                        Method::POST,
+                        path,
+                        &[
+                            ("content-type", "application/json"),
+                            ("connection", "close"),
+                        ],
+                        vec![b' '; size],
+                    )
+                    .await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "{path}, {size} bytes, round {round}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_grace_window() {
     let server = Server::start(&[("DATABASE_URL", "memory"), ("REUSE_GRACE_SECS", "30")]);

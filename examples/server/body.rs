@@ -38,42 +38,55 @@ impl JsonObject {
     }
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
+/// The body within [`BODY_LIMIT`], through the crate's reader: an oversized
+/// body is read and discarded before the 413, so a client still sending gets
+/// the answer rather than a reset connection.
+async fn read_limited(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    match tower_jwt_auth::endpoints::read_body(headers, body, BODY_LIMIT).await {
+        Ok(bytes) => Ok(bytes),
+        Err(tower_jwt_auth::AuthError::PayloadTooLarge) => Err(ApiError::too_large()),
+        Err(_) => Err(ApiError::bad_request("the request body could not be read")),
     }
-    false
+}
+
+/// A safety net for every route, above the routes' own limit: a body declared
+/// larger than four times [`BODY_LIMIT`] is discarded and answered 413 before
+/// any route sees it (the routes that read bodies refuse over [`BODY_LIMIT`]
+/// themselves, chunked bodies included).
+pub async fn limit_declared_body(req: Request<Body>) -> Result<Request<Body>, Response> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > 4 * BODY_LIMIT as u64) {
+        if declared.is_some_and(|n| n <= tower_jwt_auth::endpoints::MAX_DISCARD_BYTES) {
+            tower_jwt_auth::endpoints::discard_body(req.into_body()).await;
+        }
+        return Err(ApiError::too_large().into_response());
+    }
+    Ok(req)
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request<Body>, _state: &S) -> Result<Self, ApiError> {
-        let headers = req.headers();
-        let declared = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-            return Err(ApiError::too_large());
-        }
+        let (parts, body) = req.into_parts();
+        let headers = &parts.headers;
         let json = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        // The size first: an oversized body is 413 whatever its type.
+        let bytes = read_limited(headers, body).await?;
         if !json {
             return Err(ApiError::bad_request("the body must be application/json"));
         }
-        let bytes = match axum::body::to_bytes(req.into_body(), BODY_LIMIT).await {
-            Ok(b) => b,
-            Err(e) if is_length_limit(&e) => return Err(ApiError::too_large()),
-            Err(_) => return Err(ApiError::bad_request("the request body could not be read")),
-        };
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
             Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
@@ -101,21 +114,9 @@ pub async fn form_as_json(req: Request<Body>) -> Result<Request<Body>, Response>
         return Ok(req);
     }
     let (mut parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return Err(ApiError::too_large().into_response());
-    }
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(e) if is_length_limit(&e) => return Err(ApiError::too_large().into_response()),
-        Err(_) => {
-            return Err(ApiError::bad_request("the request body could not be read").into_response());
-        }
-    };
+    let bytes = read_limited(&parts.headers, body)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let Ok(fields) = form_fields(bytes).await else {
         return Err(ApiError::bad_request("malformed form body").into_response());
     };

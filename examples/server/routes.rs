@@ -39,7 +39,6 @@ use axum::routing::{delete, get, post};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_jwt_auth::axum::{Authenticated, CurrentUser};
@@ -49,7 +48,7 @@ use tower_jwt_auth::{
 use tracing::Level;
 use uuid::Uuid;
 
-use crate::body::{BODY_LIMIT, JsonObject, form_as_json};
+use crate::body::{BODY_LIMIT, JsonObject, form_as_json, limit_declared_body};
 use crate::errors::{ApiError, json_errors, method_not_allowed, not_found, panic_response};
 use crate::users::{CreateError, Passwords, Users};
 
@@ -145,8 +144,9 @@ pub fn app(state: AppState) -> Router {
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(axum::middleware::map_response(json_errors))
             .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
-            // A safety net above the routes' own 16 KiB limit (which answers first).
-            .layer(RequestBodyLimitLayer::new(4 * BODY_LIMIT)),
+            // A safety net above the routes' own 16 KiB limit: a body declared
+            // larger is discarded (so the client reads the 413) and refused.
+            .layer(axum::middleware::map_request(limit_declared_body)),
     )
 }
 

@@ -49,7 +49,7 @@ mod service;
 mod session;
 mod sliding;
 
-pub use body::DEFAULT_BODY_LIMIT;
+pub use body::{DEFAULT_BODY_LIMIT, MAX_DISCARD_BYTES, MAX_DISCARD_TIME, discard_body, read_body};
 pub use cookie::{RefreshCookie, SameSite};
 pub use service::{Endpoint, Route};
 pub use session::{SessionEndpoint, SessionRoute};

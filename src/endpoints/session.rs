@@ -153,7 +153,7 @@ impl<R: UserResolver, C: CustomClaims> SessionRoute<R, C> {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let (parts, body) = req.into_parts();
-        let bytes = body::read_limited(&parts.headers, body, self.body_limit).await?;
+        let bytes = body::read_body(&parts.headers, body, self.body_limit).await?;
         let from_cookie = match &self.cookie {
             Some(c) => c.read(&parts.headers)?,
             None => None,
@@ -178,7 +178,7 @@ impl<R: UserResolver, C: CustomClaims> SessionRoute<R, C> {
             }
             Action::Verify => {
                 let (parts, body) = req.into_parts();
-                let bytes = body::read_limited(&parts.headers, body, self.body_limit).await?;
+                let bytes = body::read_body(&parts.headers, body, self.body_limit).await?;
                 let b: VerifyBody = body::parse_json(&parts.headers, &bytes, false)?;
                 self.sessions.verify(&b.token).await?;
                 Ok(json(StatusCode::OK, &Empty {}))

@@ -133,7 +133,7 @@ impl<R: UserResolver, C: CustomClaims> SlidingRoute<R, C> {
     {
         body::check_method(req.method())?;
         let (parts, body) = req.into_parts();
-        let bytes = body::read_limited(&parts.headers, body, self.body_limit).await?;
+        let bytes = body::read_body(&parts.headers, body, self.body_limit).await?;
         let b: TokenBody = body::parse_json(&parts.headers, &bytes, false)?;
         if self.logout {
             self.sessions.logout_sliding(&b.token).await?;
