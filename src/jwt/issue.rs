@@ -131,8 +131,20 @@ impl Jwt {
         session_id: Uuid,
         custom: &C,
     ) -> Result<(String, u64), IssueError> {
+        self.issue_access_until(user_id, session_id, custom, u64::MAX)
+    }
+
+    /// [`Jwt::issue_access`], never expiring after `until` (the session's
+    /// absolute expiry: no access token outlives its session).
+    pub(crate) fn issue_access_until<C: Serialize>(
+        &self,
+        user_id: &str,
+        session_id: Uuid,
+        custom: &C,
+        until: u64,
+    ) -> Result<(String, u64), IssueError> {
         let now = self.now();
-        let exp = now + self.inner.settings.access_ttl;
+        let exp = now.saturating_add(self.inner.settings.access_ttl).min(until);
         let m = Mint {
             kind: TokenKind::Access,
             user_id,
@@ -172,26 +184,25 @@ impl Jwt {
         user_id: &str,
         custom: &C,
     ) -> Result<TokenPair, IssueError> {
-        let session_id = Uuid::new_v4();
-        let refresh_jti = Uuid::new_v4();
-        let refresh_expires_at = self.now()
-            + self
-                .inner
-                .settings
-                .refresh_ttl
-                .min(self.inner.settings.session_max_age);
-        self.pair(user_id, session_id, refresh_jti, refresh_expires_at, custom)
+        let s = &self.inner.settings;
+        let session_expires_at = self.now().saturating_add(s.session_max_age);
+        let refresh_expires_at = self.now() + s.refresh_ttl.min(s.session_max_age);
+        let ids = (Uuid::new_v4(), Uuid::new_v4());
+        self.pair(user_id, ids, refresh_expires_at, session_expires_at, custom)
     }
 
+    /// The pair of a new session `ids` = (session, first refresh `jti`); no
+    /// token outlives `session_expires_at`.
     pub(crate) fn pair<C: Serialize>(
         &self,
         user_id: &str,
-        session_id: Uuid,
-        refresh_jti: Uuid,
+        (session_id, refresh_jti): (Uuid, Uuid),
         refresh_expires_at: u64,
+        session_expires_at: u64,
         custom: &C,
     ) -> Result<TokenPair, IssueError> {
-        let (access, access_expires_at) = self.issue_access(user_id, session_id, custom)?;
+        let (access, access_expires_at) =
+            self.issue_access_until(user_id, session_id, custom, session_expires_at)?;
         let refresh =
             self.issue_refresh(user_id, session_id, refresh_jti, refresh_expires_at, custom)?;
         Ok(TokenPair {

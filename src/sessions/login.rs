@@ -20,7 +20,8 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         label: Option<String>,
     ) -> Result<TokenPair, AuthError> {
         let user_id = user_id.to_string();
-        let now = self.now();
+        let now_ms = self.jwt.clock().now_millis();
+        let now = now_ms / 1000;
         let s = self.jwt.settings();
         let session = NewSession::new(
             new_store_id(),
@@ -30,15 +31,16 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             now + s.refresh_ttl.min(s.session_max_age),
             now + s.session_max_age,
         )
+        .with_created_at_ms(now_ms)
         .with_label(label);
         // Minted first: claims that cannot go into a token leave no session behind.
         let pair = self
             .jwt
             .pair(
                 &session.user_id,
-                session.session_id,
-                session.jti,
+                (session.session_id, session.jti),
                 session.token_expires_at,
+                session.session_expires_at,
                 custom,
             )
             .map_err(|_| {

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::error::ConfigError;
 use crate::events::{Dispatcher, EventKind, SessionEvent, SessionEvents};
 use crate::jwt::{Jwt, NoCustomClaims};
 use crate::store::TokenStore;
@@ -40,6 +41,13 @@ pub(crate) use hooks::ClaimsFn;
 pub use hooks::{ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims};
 pub(crate) use outcome::{Failed, counted, issue_failed};
 pub use sliding::{REFRESH_EXP_CLAIM, SlidingToken, SlidingTokens};
+
+/// The default reuse window: 10 seconds. Long enough for a client to retry a
+/// refresh whose answer it lost after the SQL stores' operation timeout (5 s)
+/// and the `Retry-After` of the 503 (1 s), with room for the network; short
+/// enough that a replayed stolen token is reuse a few seconds later. See
+/// [`Sessions::with_reuse_grace`].
+pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Sessions with refresh-token rotation: the rules of shared/DESIGN.md
 /// "Rotation, exactly", once, for every backend.
@@ -101,13 +109,14 @@ impl<R: UserResolver, C> fmt::Debug for Sessions<R, C> {
 }
 
 impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
-    /// Sessions on a store and a user resolver, with no reuse grace window.
+    /// Sessions on a store and a user resolver, with the default reuse window
+    /// ([`DEFAULT_REUSE_WINDOW`], see [`Sessions::with_reuse_grace`]).
     pub fn new(jwt: Jwt, store: Arc<dyn TokenStore>, users: Arc<R>) -> Self {
         Sessions {
             jwt,
             store,
             users,
-            grace: 0,
+            grace: DEFAULT_REUSE_WINDOW.as_secs(),
             events: None,
             claims_refresh: None,
             sliding: None,
@@ -115,12 +124,48 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         }
     }
 
-    /// A reuse grace window (default 0: no second winner). Within it, the immediate
-    /// predecessor of the live token may be exchanged again (a browser that
-    /// refreshed twice at once); older tokens never get grace.
-    pub fn with_reuse_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace.as_secs();
-        self
+    /// The reuse window (default [`DEFAULT_REUSE_WINDOW`], 10 s): for this long
+    /// after a refresh token was used, presenting it again answers its
+    /// successor again (the same `jti`, session and expiry, minted anew, with
+    /// a fresh access token), as long as that successor was never used. It
+    /// keeps a session alive when a client never got the answer to a refresh
+    /// that committed (a cut connection, a 503 from a timeout that hid a
+    /// commit) and retries, and when two tabs refresh at once. It never makes a
+    /// second branch: one successor per token, ever. A replay after the
+    /// successor was used, or after the window, is reuse and revokes the
+    /// session.
+    ///
+    /// `Duration::ZERO` keeps strict single use: then a lost answer ends the
+    /// session (the retry is indistinguishable from a replay). Within the
+    /// window, whoever holds a just-used token gets its successor too: that is
+    /// the price of surviving lost answers, and why the window is short.
+    ///
+    /// Whole seconds only (the store keeps seconds): a window with a fraction
+    /// of a second is refused rather than silently truncated.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use tower_jwt_auth::{Algorithm, Jwt, Key, MemoryStore, MemoryUsers, Sessions};
+    /// # let jwt = Jwt::builder().signing_key(Key::hmac("k1", Algorithm::HS256, [1u8; 32]).unwrap()).build().unwrap();
+    /// # let users = Arc::new(MemoryUsers::<u64, ()>::new());
+    /// let sessions: Sessions<_> = Sessions::new(jwt, Arc::new(MemoryStore::new()), users);
+    /// let strict = sessions.clone().with_reuse_grace(Duration::ZERO).unwrap();
+    /// assert!(sessions.with_reuse_grace(Duration::from_millis(1500)).is_err());
+    /// ```
+    pub fn with_reuse_grace(mut self, window: Duration) -> Result<Self, ConfigError> {
+        if window.subsec_nanos() != 0 {
+            return Err(ConfigError::BadLifetime(
+                "the reuse window is whole seconds: the store keeps times in seconds",
+            ));
+        }
+        self.grace = window.as_secs();
+        Ok(self)
+    }
+
+    /// The reuse window.
+    pub fn reuse_window(&self) -> Duration {
+        Duration::from_secs(self.grace)
     }
 
     /// Registers the session-event hook: pair issued, rotated, reuse detected,

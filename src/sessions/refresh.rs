@@ -13,6 +13,13 @@ use crate::store::{RotateOutcome, RotateRequest, new_store_id};
 use crate::user::{UserLookup, UserResolver};
 
 use super::hooks::call_hook;
+
+/// The refresh token a rotation answers: the successor, or the live token again.
+pub(crate) struct Next {
+    pub(crate) jti: Uuid,
+    pub(crate) expires_at: u64,
+    pub(crate) session_expires_at: u64,
+}
 use super::{ClaimsContext, ClaimsError, CustomClaims, Failed, Sessions, counted, issue_failed};
 
 impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
@@ -36,24 +43,31 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             .jwt
             .issue_access(&claims.user_id, claims.session_id, &custom)
             .map_err(issue_failed)?;
-        let successor = new_store_id();
-        let (expires_at, outcome) = self
+        let (next, outcome) = self
             .rotate(
                 &claims.user_id,
                 claims.session_id,
                 claims.jti,
-                successor,
                 self.jwt.settings().refresh_ttl,
                 false,
             )
             .await?;
+        // No access token outlives its session: minted again, capped, in the
+        // rare case the session ends before the usual lifetime does.
+        let (access, access_expires_at) = if access_expires_at > next.session_expires_at {
+            self.jwt
+                .issue_access_until(&claims.user_id, claims.session_id, &custom, next.session_expires_at)
+                .map_err(issue_failed)?
+        } else {
+            (access, access_expires_at)
+        };
         let refresh = self
             .jwt
             .issue_refresh(
                 &claims.user_id,
                 claims.session_id,
-                successor,
-                expires_at,
+                next.jti,
+                next.expires_at,
                 &custom,
             )
             .map_err(issue_failed)?;
@@ -61,9 +75,9 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             access,
             refresh,
             session_id: claims.session_id,
-            refresh_jti: successor,
+            refresh_jti: next.jti,
             access_expires_at,
-            refresh_expires_at: expires_at,
+            refresh_expires_at: next.expires_at,
         };
         Ok((pair, outcome))
     }
@@ -107,49 +121,61 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         }
     }
 
-    /// Rotates token `jti` of the session in the store, reports the event, and
-    /// answers the successor's expiry.
+    /// Rotates token `jti` of the session in the store (or gets its successor
+    /// again, within the reuse window), reports the event, and answers the
+    /// token to mint.
     pub(crate) async fn rotate(
         &self,
         user_id: &str,
         session_id: Uuid,
         jti: Uuid,
-        successor: Uuid,
         ttl: u64,
         sliding: bool,
-    ) -> Result<(u64, Rotation), Failed> {
-        let req = RotateRequest::new(session_id, user_id, jti, successor, self.now(), ttl)
+    ) -> Result<(Next, Rotation), Failed> {
+        let now_ms = self.jwt.clock().now_millis();
+        let req = RotateRequest::new(session_id, user_id, jti, new_store_id(), now_ms / 1000, ttl)
+            .with_now_ms(now_ms)
             .with_grace(self.grace);
         let outcome = metrics::timed(StoreOp::Rotate, self.store.rotate(&req)).await?;
-        let (expires_at, within_grace) = match outcome {
-            RotateOutcome::Rotated { expires_at } => (expires_at, false),
-            RotateOutcome::RotatedWithinGrace { expires_at } => (expires_at, true),
-            RotateOutcome::ReuseDetected => {
-                self.emit(EventKind::ReuseDetected, user_id, Some(session_id));
-                return Err(Failed::new(Rotation::ReuseDetected, TokenError::Reused));
-            }
-            RotateOutcome::Revoked => {
-                return Err(Failed::new(Rotation::Revoked, TokenError::Revoked));
-            }
-            RotateOutcome::Expired => {
-                return Err(Failed::new(Rotation::Expired, TokenError::Expired));
-            }
-            RotateOutcome::Unknown => {
-                return Err(Failed::new(Rotation::Unknown, TokenError::Unknown));
-            }
+        let (next, redelivered) = match outcome {
+            RotateOutcome::Rotated {
+                expires_at,
+                session_expires_at,
+                ..
+            } => (Next { jti: req.successor_jti, expires_at, session_expires_at }, false),
+            RotateOutcome::Redelivered {
+                jti,
+                expires_at,
+                session_expires_at,
+                ..
+            } => (Next { jti, expires_at, session_expires_at }, true),
+            refused => return Err(self.refused(refused, user_id, session_id)),
         };
         let kind = if sliding {
-            EventKind::SlidingRenewed { within_grace }
+            EventKind::SlidingRenewed { within_grace: redelivered }
         } else {
-            EventKind::Rotated { within_grace }
+            EventKind::Rotated { within_grace: redelivered }
         };
         self.emit(kind, user_id, Some(session_id));
-        let counted = if within_grace {
+        let counted = if redelivered {
             Rotation::RotatedWithinGrace
         } else {
             Rotation::Rotated
         };
-        Ok((expires_at, counted))
+        Ok((next, counted))
+    }
+
+    /// A refusal from the store, as the caller's error (reuse is reported).
+    fn refused(&self, outcome: RotateOutcome, user_id: &str, session_id: Uuid) -> Failed {
+        match outcome {
+            RotateOutcome::ReuseDetected => {
+                self.emit(EventKind::ReuseDetected, user_id, Some(session_id));
+                Failed::new(Rotation::ReuseDetected, TokenError::Reused)
+            }
+            RotateOutcome::Revoked => Failed::new(Rotation::Revoked, TokenError::Revoked),
+            RotateOutcome::Expired => Failed::new(Rotation::Expired, TokenError::Expired),
+            _ => Failed::new(Rotation::Unknown, TokenError::Unknown),
+        }
     }
 
     /// Resolves the token's user; a missing or inactive user revokes the session.

@@ -169,7 +169,8 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     ) -> Result<SlidingToken, AuthError> {
         let sliding = self.sliding.ok_or(NOT_ENABLED)?;
         let (lifetime, window) = self.sliding_times(sliding);
-        let now = self.now();
+        let now_ms = self.jwt.clock().now_millis();
+        let now = now_ms / 1000;
         let max_age = self.jwt.settings().session_max_age;
         let session = NewSession::new(
             new_store_id(),
@@ -179,6 +180,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             now + window.min(max_age),
             now + max_age,
         )
+        .with_created_at_ms(now_ms)
         .with_label(label);
         let token = self
             .mint_sliding(
@@ -220,37 +222,31 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         let custom = self
             .claims_for_rotation(&claims.user_id, claims.session_id, claims.custom.custom)
             .await?;
-        let successor = new_store_id();
         // Minting cannot fail for claims that serialized before; a hook's new
         // claims are checked by minting a probe before the token is spent.
         if self.claims_refresh.is_some() {
             self.mint_sliding(
                 &claims.user_id,
                 claims.session_id,
-                successor,
+                new_store_id(),
                 now,
                 lifetime,
                 now + window,
                 &custom,
             )?;
         }
-        let (renew_until, outcome) = self
-            .rotate(
-                &claims.user_id,
-                claims.session_id,
-                claims.jti,
-                successor,
-                window,
-                true,
-            )
+        let (next, outcome) = self
+            .rotate(&claims.user_id, claims.session_id, claims.jti, window, true)
             .await?;
+        // `renew_until` is the stored token's expiry, capped by the session's:
+        // the token's `exp` never passes it.
         let token = self.mint_sliding(
             &claims.user_id,
             claims.session_id,
-            successor,
+            next.jti,
             self.now(),
             lifetime,
-            renew_until,
+            next.expires_at,
             &custom,
         )?;
         Ok((token, outcome))

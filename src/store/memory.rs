@@ -2,8 +2,13 @@
 //!
 //! Each session is one map entry; a rotation holds that entry's lock across the
 //! read, the decision and the write, so it is atomic without a second lookup.
-//! Work per operation is bounded by the session's own size (a hash lookup inside
-//! it), never by the number of sessions, except `purge_expired`, which scans.
+//! A user's entry in the user index serializes that user's session creation
+//! against a revoke-all (the cutoff is read and written under it). Work per
+//! operation is bounded by the session's own size (a hash lookup inside it),
+//! never by the number of sessions, except `purge_expired`, which scans.
+//!
+//! Lock order, to stay free of deadlocks: a user-index entry before a session
+//! entry; a cutoff entry is only ever taken last and alone.
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +31,51 @@ struct Session {
     tokens: HashMap<Uuid, TokenState>,
 }
 
+impl Session {
+    fn new(s: &NewSession, revoked: bool) -> Self {
+        let expires_at = state::capped_expiry(s.token_expires_at, s.session_expires_at);
+        let mut tokens = HashMap::with_capacity(2);
+        tokens.insert(s.jti, TokenState::new(None, expires_at));
+        Session {
+            state: SessionState::new(
+                s.user_id.clone(),
+                revoked,
+                s.session_expires_at,
+                Some(s.jti),
+                None,
+            )
+            .with_live_expires_at(Some(expires_at))
+            .with_created_at_ms(s.created_at_ms),
+            revoked_at: revoked.then_some(s.created_at),
+            created_at: s.created_at,
+            last_rotated_at: s.created_at,
+            label: s.label.clone(),
+            tokens,
+        }
+    }
+
+    fn revoke(&mut self, now: u64) -> bool {
+        if self.state.revoked {
+            return false;
+        }
+        self.state.revoked = true;
+        self.revoked_at = Some(now);
+        true
+    }
+
+    fn rotate(&mut self, req: &RotateRequest, expires_at: u64) {
+        if let Some(t) = self.tokens.get_mut(&req.jti) {
+            t.used_at = Some(req.now);
+        }
+        self.tokens
+            .insert(req.successor_jti, TokenState::new(None, expires_at));
+        self.state.live_parent = Some(req.jti);
+        self.state.live_jti = Some(req.successor_jti);
+        self.state.live_expires_at = Some(expires_at);
+        self.last_rotated_at = req.now;
+    }
+}
+
 /// An in-memory [`TokenStore`] for single-instance apps and tests.
 ///
 /// Everything is lost on restart (every session ends); apps with several
@@ -34,7 +84,7 @@ struct Session {
 pub struct MemoryStore {
     sessions: DashMap<Uuid, Session>,
     by_user: DashMap<String, HashSet<Uuid>>,
-    /// Per user: tokens issued before this second are revoked (log out everywhere).
+    /// Per user: the revoke-all cutoff in milliseconds ([`state::next_cutoff`]).
     user_cutoff: DashMap<String, u64>,
 }
 
@@ -53,107 +103,90 @@ impl MemoryStore {
     pub fn token_count(&self) -> usize {
         self.sessions.iter().map(|s| s.tokens.len()).sum()
     }
+
+    /// How many revoke-all cutoffs the store holds.
+    pub fn cutoff_count(&self) -> usize {
+        self.user_cutoff.len()
+    }
+
+    fn cutoff(&self, user_id: &str) -> Option<u64> {
+        self.user_cutoff.get(user_id).map(|c| *c)
+    }
+
+    fn session_ids(&self, user_id: &str) -> Vec<Uuid> {
+        self.by_user
+            .get(user_id)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
-        let mut tokens = HashMap::with_capacity(2);
-        tokens.insert(
-            s.jti,
-            TokenState::new(
-                None,
-                state::capped_expiry(s.token_expires_at, s.session_expires_at),
-            ),
-        );
-        let session = Session {
-            state: SessionState::new(
-                s.user_id.clone(),
-                false,
-                s.session_expires_at,
-                Some(s.jti),
-                None,
-            ),
-            revoked_at: None,
-            created_at: s.created_at,
-            last_rotated_at: s.created_at,
-            label: s.label.clone(),
-            tokens,
-        };
+        // The user's index entry is held across the cutoff read and the insert:
+        // a revoke-all either ran before (its cutoff is seen here) or runs after
+        // (it finds this session in the index).
+        let mut ids = self.by_user.entry(s.user_id.clone()).or_default();
+        let revoked = state::predates_cutoff(s.created_at_ms, self.cutoff(&s.user_id));
         match self.sessions.entry(s.session_id) {
             dashmap::Entry::Occupied(_) => {
                 return Err(StoreError::new("session id already exists"));
             }
             dashmap::Entry::Vacant(v) => {
-                v.insert(session);
+                v.insert(Session::new(s, revoked));
             }
         }
-        self.by_user
-            .entry(s.user_id.clone())
-            .or_default()
-            .insert(s.session_id);
+        ids.insert(s.session_id);
         Ok(())
     }
 
     async fn rotate(&self, req: &RotateRequest) -> Result<RotateOutcome, StoreError> {
         let Some(mut entry) = self.sessions.get_mut(&req.session_id) else {
-            return Ok(rotation::outcome(rotation::decide(None, None, req), 0));
+            return Ok(rotation::outcome(
+                rotation::decide(None, None, req),
+                None,
+                req,
+            ));
         };
         let session = &mut *entry;
+        session.state.user_cutoff_ms = self.cutoff(&session.state.user_id);
         let token = session.tokens.get(&req.jti).copied();
         let decision = rotation::decide(Some(&session.state), token.as_ref(), req);
-        let expires_at = rotation::successor_expiry(&session.state, req);
+        let outcome = rotation::outcome(decision, Some(&session.state), req);
         match decision {
-            Decision::Rotate | Decision::RotateWithinGrace => {
-                // Rotate marks the presented (live) token used; grace marks the
-                // current live token superseded. Either way the old live token is used.
-                if let Some(live) = session
-                    .state
-                    .live_jti
-                    .and_then(|j| session.tokens.get_mut(&j))
-                {
-                    live.used_at = Some(req.now);
-                }
-                session
-                    .tokens
-                    .insert(req.successor_jti, TokenState::new(None, expires_at));
-                session.state.live_parent = Some(req.jti);
-                session.state.live_jti = Some(req.successor_jti);
-                session.last_rotated_at = req.now;
+            Decision::Rotate => {
+                let expires_at = rotation::successor_expiry(&session.state, req);
+                session.rotate(req, expires_at);
             }
-            Decision::RevokeForReuse => {
-                session.state.revoked = true;
-                session.revoked_at = Some(req.now);
+            Decision::Revoke(_) => {
+                session.revoke(req.now);
             }
-            Decision::Refuse(_) => {}
+            Decision::Redeliver { .. } | Decision::Refuse(_) => {}
         }
-        Ok(rotation::outcome(decision, expires_at))
+        Ok(outcome)
     }
 
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
-        let Some(mut s) = self.sessions.get_mut(&session_id) else {
-            return Ok(false);
-        };
-        if s.state.revoked {
-            return Ok(false);
-        }
-        s.state.revoked = true;
-        s.revoked_at = Some(now);
-        Ok(true)
+        Ok(self
+            .sessions
+            .get_mut(&session_id)
+            .is_some_and(|mut s| s.revoke(now)))
     }
 
-    async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError> {
-        // The cutoff first: from here on no older token passes the revocation check,
-        // even before the loop below reaches its session.
-        self.user_cutoff
-            .entry(user_id.to_owned())
-            .and_modify(|c| *c = state::next_cutoff(Some(*c), now))
-            .or_insert(now);
-        let ids: Vec<Uuid> = self
-            .by_user
-            .get(user_id)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+    async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
+        // The cutoff first, under the user's index entry: from here on no older
+        // session passes the checks, and no creation can slip between the
+        // cutoff and the listing below.
+        let ids: Vec<Uuid> = {
+            let index = self.by_user.entry(user_id.to_owned()).or_default();
+            self.user_cutoff
+                .entry(user_id.to_owned())
+                .and_modify(|c| *c = state::next_cutoff(Some(*c), now_ms))
+                .or_insert(now_ms);
+            index.iter().copied().collect()
+        };
+        let now = now_ms / 1000;
         let mut revoked = 0;
         for id in ids {
             if self.revoke_session(id, now).await? {
@@ -169,36 +202,38 @@ impl TokenStore for MemoryStore {
         user_id: &str,
         issued_at: u64,
     ) -> Result<bool, StoreError> {
-        let session = self.sessions.get(&session_id);
-        let check = session.as_ref().map(|s| SessionCheck {
-            user_id: &s.state.user_id,
-            revoked: s.state.revoked,
+        let check = self.sessions.get(&session_id).map(|s| {
+            (
+                s.state.user_id.clone(),
+                s.state.revoked,
+                s.state.created_at_ms,
+            )
         });
-        let cutoff = self.user_cutoff.get(user_id).map(|c| *c);
-        Ok(state::is_revoked(check, user_id, issued_at, cutoff))
+        let check = check.as_ref().map(|(user, revoked, created)| SessionCheck {
+            user_id: user,
+            revoked: *revoked,
+            created_at_ms: *created,
+        });
+        Ok(state::is_revoked(
+            check,
+            user_id,
+            issued_at,
+            self.cutoff(user_id),
+        ))
     }
 
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-        let ids: Vec<Uuid> = self
-            .by_user
-            .get(user_id)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        let mut out: Vec<SessionInfo> = ids
+        let mut out: Vec<SessionInfo> = self
+            .session_ids(user_id)
             .into_iter()
             .filter_map(|id| {
                 let s = self.sessions.get(&id)?;
                 // The owner is checked again: the index could be stale.
                 let live = s.state.live_jti.and_then(|j| s.tokens.get(&j));
                 (s.state.user_id == user_id && state::is_listable(&s.state, live, now)).then(|| {
-                    SessionInfo::new(
-                        id,
-                        s.state.user_id.clone(),
-                        s.created_at,
-                        s.state.expires_at,
-                    )
-                    .with_last_rotated_at(s.last_rotated_at)
-                    .with_label(s.label.clone())
+                    SessionInfo::new(id, s.state.user_id.clone(), s.created_at, s.state.expires_at)
+                        .with_last_rotated_at(s.last_rotated_at)
+                        .with_label(s.label.clone())
                 })
             })
             .collect();
@@ -228,6 +263,31 @@ impl TokenStore for MemoryStore {
                 }
             }
         }
+        self.purge_cutoffs();
         Ok(removed)
+    }
+}
+
+impl MemoryStore {
+    /// Drops the cutoffs no stored session falls under ([`state::cutoff_purgeable`]).
+    fn purge_cutoffs(&self) {
+        let users: Vec<(String, u64)> = self
+            .user_cutoff
+            .iter()
+            .map(|c| (c.key().clone(), *c.value()))
+            .collect();
+        for (user, cutoff) in users {
+            // Under the user's index entry, as creation and revoke-all are.
+            let index = self.by_user.get(&user);
+            let oldest = index
+                .iter()
+                .flat_map(|ids| ids.iter())
+                .filter_map(|id| self.sessions.get(id).map(|s| s.state.created_at_ms))
+                .min();
+            if state::cutoff_purgeable(cutoff, oldest) {
+                self.user_cutoff.remove_if(&user, |_, c| *c == cutoff);
+            }
+            drop(index);
+        }
     }
 }

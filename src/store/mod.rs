@@ -62,6 +62,9 @@ pub struct NewSession {
     pub jti: Uuid,
     /// When the session started (seconds since the epoch).
     pub created_at: u64,
+    /// When the session started, in milliseconds: what the user's revoke-all
+    /// cutoff is compared with ([`state::predates_cutoff`]).
+    pub created_at_ms: u64,
     /// When the first refresh token expires.
     pub token_expires_at: u64,
     /// The session's absolute expiry: no rotation extends it.
@@ -87,6 +90,7 @@ impl NewSession {
             user_id: user_id.into(),
             jti,
             created_at,
+            created_at_ms: created_at.saturating_mul(1000),
             token_expires_at: state::capped_expiry(token_expires_at, session_expires_at),
             session_expires_at,
             label: None,
@@ -96,6 +100,12 @@ impl NewSession {
     /// The label shown in session lists.
     pub fn with_label(mut self, label: Option<String>) -> Self {
         self.label = label;
+        self
+    }
+
+    /// The creation time to the millisecond (by default `created_at` × 1000).
+    pub fn with_created_at_ms(mut self, created_at_ms: u64) -> Self {
+        self.created_at_ms = created_at_ms;
         self
     }
 }
@@ -114,9 +124,13 @@ pub struct RotateRequest {
     pub successor_jti: Uuid,
     /// Now (seconds since the epoch).
     pub now: u64,
+    /// Now, in milliseconds.
+    pub now_ms: u64,
     /// The refresh-token lifetime; the successor's expiry is capped by the session's.
     pub refresh_ttl: u64,
-    /// The reuse grace window in seconds (0: none).
+    /// The reuse window in seconds (0: strict single use): how long after a
+    /// token's use it may be presented again and get its (unused) successor
+    /// again.
     pub grace: u64,
 }
 
@@ -138,14 +152,21 @@ impl RotateRequest {
             jti,
             successor_jti,
             now,
+            now_ms: now.saturating_mul(1000),
             refresh_ttl,
             grace: 0,
         }
     }
 
-    /// The reuse grace window in seconds.
+    /// The reuse window in seconds (see [`rotation::decide`]).
     pub fn with_grace(mut self, grace: u64) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// Now to the millisecond (by default `now` × 1000).
+    pub fn with_now_ms(mut self, now_ms: u64) -> Self {
+        self.now_ms = now_ms;
         self
     }
 }
@@ -158,19 +179,27 @@ impl RotateRequest {
 #[non_exhaustive]
 pub enum RotateOutcome {
     /// The token was live: it is now used, and the successor is the session's live token.
+    #[non_exhaustive]
     Rotated {
         /// The successor's expiry (capped by the session's absolute expiry).
         expires_at: u64,
+        /// The session's absolute expiry: no token outlives it.
+        session_expires_at: u64,
     },
-    /// The token was the immediate predecessor of the live token, used within the
-    /// grace window: another successor was recorded in the session.
-    RotatedWithinGrace {
+    /// The token was used within the reuse window, and its successor was never
+    /// used: the successor is answered again (nothing changed in the store).
+    #[non_exhaustive]
+    Redelivered {
+        /// The successor's `jti`.
+        jti: Uuid,
         /// The successor's expiry.
         expires_at: u64,
+        /// The session's absolute expiry.
+        session_expires_at: u64,
     },
     /// The token was used before: the whole session is now revoked (committed).
     ReuseDetected,
-    /// The session was revoked before this request.
+    /// The session was revoked before this request (or by a revoke-all it raced).
     Revoked,
     /// The token or the session is past its expiry.
     Expired,
@@ -236,7 +265,9 @@ impl SessionInfo {
 /// must not print credentials (a connection URL's password, say).
 #[async_trait]
 pub trait TokenStore: std::fmt::Debug + Send + Sync + 'static {
-    /// Records a new session and its first refresh token.
+    /// Records a new session and its first refresh token. In the same atomic
+    /// step it reads the user's revoke-all cutoff: a session created before it
+    /// ([`state::predates_cutoff`]) is recorded revoked.
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
 
     /// Rotates one refresh token atomically; see [`RotateOutcome`].
@@ -245,13 +276,17 @@ pub trait TokenStore: std::fmt::Debug + Send + Sync + 'static {
     /// Revokes a session (logout). `false` when it was unknown or already revoked.
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError>;
 
-    /// Revokes every session of a user, and every token of theirs issued before
-    /// `now`. Returns how many sessions were live.
-    async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError>;
+    /// Revokes every session of a user (log out everywhere): moves the user's
+    /// cutoff to `now_ms` (milliseconds; [`state::next_cutoff`]) and revokes the
+    /// sessions created before it. The cutoff is written before the sessions
+    /// are listed, and session creation and rotation check it in their atomic
+    /// step ([`state::predates_cutoff`]), so a login racing this call never
+    /// survives it. Returns how many sessions were live.
+    async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError>;
 
-    /// Whether a token of `session_id` issued at `issued_at` to `user_id` is
-    /// revoked: its session is revoked or unknown, or all the user's tokens issued
-    /// before `issued_at` were revoked.
+    /// Whether a token of `session_id` issued at `issued_at` (seconds) to
+    /// `user_id` is revoked: [`state::is_revoked`] over the session and the
+    /// user's cutoff.
     async fn is_revoked(
         &self,
         session_id: Uuid,
@@ -262,8 +297,11 @@ pub trait TokenStore: std::fmt::Debug + Send + Sync + 'static {
     /// The live (not revoked, not expired) sessions of a user.
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError>;
 
-    /// Removes what has expired: whole sessions past their absolute expiry, and
-    /// unused tokens past their own. Used tokens stay until their session expires,
-    /// so a late replay is still recognised as reuse. Returns the token rows removed.
+    /// Removes what has expired: whole sessions past their absolute expiry
+    /// ([`state::session_purgeable`]), unused tokens past their own
+    /// ([`state::token_purgeable`]), and cutoffs no stored session falls under
+    /// ([`state::cutoff_purgeable`]). Used tokens stay until their session
+    /// expires, so a late replay is still recognised as reuse. Returns the
+    /// token rows removed.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }

@@ -9,31 +9,53 @@
 
 use crate::store::rotation::{SessionState, TokenState};
 
-/// What the revocation check reads of a session: its owner and whether it was
-/// revoked. `None` when the store has no record of it.
+/// What the revocation check reads of a session: its owner, whether it was
+/// revoked, and when it was created. `None` when the store has no record of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionCheck<'a> {
     /// The user the session belongs to.
     pub user_id: &'a str,
     /// Whether the session was revoked (logout, reuse, revoke-all).
     pub revoked: bool,
+    /// When the session was created, in milliseconds since the epoch.
+    pub created_at_ms: u64,
 }
 
-/// Whether a token of a session, issued at `issued_at` to `user_id`, is revoked:
-/// its session is unknown, revoked or another user's, or the user revoked every
-/// token issued before `cutoff` (log out everywhere).
+/// Whether a token of a session, issued at `issued_at` (seconds, the JWT's
+/// `iat`) to `user_id`, is revoked: its session is unknown, revoked or another
+/// user's, or the user revoked everything before `cutoff_ms` (log out
+/// everywhere): a session created before the cutoff, or a token issued in an
+/// earlier second. A token issued in the cutoff's own second stands or falls
+/// with its session, whose creation time is known to the millisecond.
 pub fn is_revoked(
     session: Option<SessionCheck<'_>>,
     user_id: &str,
     issued_at: u64,
-    cutoff: Option<u64>,
+    cutoff_ms: Option<u64>,
 ) -> bool {
     match session {
         Some(s) if !s.revoked && s.user_id == user_id => {
-            cutoff.is_some_and(|cutoff| issued_at < cutoff)
+            predates_cutoff(s.created_at_ms, cutoff_ms)
+                || cutoff_ms.is_some_and(|c| issued_at < c / 1000)
         }
         _ => true,
     }
+}
+
+/// Whether a session created at `created_at_ms` falls under the user's
+/// revoke-all cutoff: it was created before it. Checked inside the atomic step
+/// of session creation and of rotation, so a login racing a revoke-all never
+/// survives it. Instances' clocks are compared here: see docs/ARCHITECTURE.md
+/// on clock skew.
+pub fn predates_cutoff(created_at_ms: u64, cutoff_ms: Option<u64>) -> bool {
+    cutoff_ms.is_some_and(|c| created_at_ms < c)
+}
+
+/// Whether a purge may delete a user's cutoff: no session the store still
+/// holds for that user was created before it (a session purged later is
+/// unknown, which the revocation check refuses anyway).
+pub fn cutoff_purgeable(cutoff_ms: u64, oldest_session_created_at_ms: Option<u64>) -> bool {
+    oldest_session_created_at_ms.is_none_or(|oldest| oldest >= cutoff_ms)
 }
 
 /// Whether a session shows in the owner's session list: not revoked, not past
@@ -63,11 +85,11 @@ pub fn capped_expiry(token_expires_at: u64, session_expires_at: u64) -> u64 {
     token_expires_at.min(session_expires_at)
 }
 
-/// A user's revoke-all cutoff after a revoke-all at `now`: it only moves forward
-/// (two instances revoking at once, or a clock behind another's, never reopen
-/// tokens a later cutoff revoked).
-pub fn next_cutoff(current: Option<u64>, now: u64) -> u64 {
-    current.map_or(now, |c| c.max(now))
+/// A user's revoke-all cutoff after a revoke-all at `now_ms`: it only moves
+/// forward (two instances revoking at once, or a clock behind another's, never
+/// reopen tokens a later cutoff revoked).
+pub fn next_cutoff(current_ms: Option<u64>, now_ms: u64) -> u64 {
+    current_ms.map_or(now_ms, |c| c.max(now_ms))
 }
 
 #[cfg(test)]
@@ -89,6 +111,7 @@ mod tests {
         let live = SessionCheck {
             user_id: "u",
             revoked: false,
+            created_at_ms: 10_500,
         };
         assert!(!is_revoked(Some(live), "u", 10, None));
         assert!(is_revoked(None, "u", 10, None));
@@ -102,8 +125,13 @@ mod tests {
             10,
             None
         ));
-        assert!(is_revoked(Some(live), "u", 10, Some(11)));
-        assert!(!is_revoked(Some(live), "u", 11, Some(11)));
+        // Revoke-all at 10.700 s: the session was created before it.
+        assert!(is_revoked(Some(live), "u", 10, Some(10_700)));
+        // Revoke-all at 10.400 s: a later login in the same second survives it.
+        assert!(!is_revoked(Some(live), "u", 10, Some(10_400)));
+        assert!(!is_revoked(Some(live), "u", 11, Some(10_400)));
+        assert!(cutoff_purgeable(10, None) && cutoff_purgeable(10, Some(10)));
+        assert!(!cutoff_purgeable(10, Some(9)));
     }
 
     #[test]
