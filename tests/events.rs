@@ -53,7 +53,8 @@ fn token_err<T: std::fmt::Debug>(r: Result<T, AuthError>) -> TokenError {
 async fn every_kind_once(b: Backend) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (s, users, id) = sessions(b.store());
-    let s = s.with_events(tx).with_reuse_grace(Duration::from_secs(30));
+    let s = s.with_events(tx).with_reuse_grace(Duration::from_secs(30))
+        .unwrap();
     let uid = id.to_string();
     let mut secrets: Vec<String> = Vec::new();
 

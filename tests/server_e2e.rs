@@ -556,6 +556,17 @@ impl Db {
     }
 }
 
+/// The `jti` of a token (its payload read without checking: the server did).
+fn jti_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    let claims: Value = serde_json::from_slice(&bytes).expect("JSON");
+    claims["jti"].as_str().expect("a jti").to_owned()
+}
+
 async fn scenario(server: &Server, db: Db, prefix: &str) {
     let api = server.api();
 
@@ -785,25 +796,62 @@ async fn scenario(server: &Server, db: Db, prefix: &str) {
         StatusCode::UNAUTHORIZED
     );
 
-    // --- 32 concurrent refreshes of one token: exactly one 200
+    // --- 32 concurrent refreshes of one token: one successor, answered to all
+    // (the default reuse window re-delivers it; never a second branch)
     let login = api.login("alice").await;
     let shared = login.token("refresh");
     let mut tasks = Vec::new();
     for _ in 0..32 {
         let (api, token) = (api.clone(), shared.clone());
-        tasks.push(tokio::spawn(
-            async move { api.refresh(&token).await.status },
-        ));
+        tasks.push(tokio::spawn(async move { api.refresh(&token).await }));
     }
-    let mut ok = 0;
+    let mut successors = std::collections::HashSet::new();
     for t in tasks {
-        match t.await.unwrap() {
-            StatusCode::OK => ok += 1,
-            StatusCode::UNAUTHORIZED => {}
-            other => panic!("a concurrent refresh answered {other}"),
-        }
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "a concurrent refresh: {}", r.json);
+        successors.insert(jti_of(&r.token("refresh")));
     }
-    assert_eq!(ok, 1, "exactly one of 32 concurrent refreshes wins");
+    assert_eq!(successors.len(), 1, "every 200 carries the same successor");
+
+    // --- two tabs refresh one token at once, then each its own new token: both
+    // stay signed in (the second tab's token is the same successor, unused)
+    let login = api.login("alice").await;
+    let r0 = login.token("refresh");
+    let (a, b) = tokio::join!(api.refresh(&r0), api.refresh(&r0));
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(jti_of(&a.token("refresh")), jti_of(&b.token("refresh")));
+    let (a2, b2) = tokio::join!(
+        api.refresh(&a.token("refresh")),
+        api.refresh(&b.token("refresh"))
+    );
+    assert_eq!(
+        (a2.status, b2.status),
+        (StatusCode::OK, StatusCode::OK),
+        "two tabs: {} / {}",
+        a2.json,
+        b2.json
+    );
+    assert_eq!(api.me(&a2.token("access")).await.status, StatusCode::OK);
+    assert_eq!(api.me(&b2.token("access")).await.status, StatusCode::OK);
+    // --- a retried request (its answer lost): the same successor again, and the
+    // chain goes on from it
+    let r3 = api.refresh(&b2.token("refresh")).await;
+    let retry = api.refresh(&b2.token("refresh")).await;
+    assert_eq!((r3.status, retry.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(jti_of(&r3.token("refresh")), jti_of(&retry.token("refresh")));
+    let r4 = api.refresh(&retry.token("refresh")).await;
+    assert_eq!(r4.status, StatusCode::OK, "{}", r4.json);
+    // --- a replay generations later is reuse: the session is revoked
+    assert_eq!(api.refresh(&r0).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.me(&r4.token("access")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the replay revoked the session"
+    );
+    assert_eq!(
+        api.refresh(&r4.token("refresh")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // --- logout (blacklist): the session's access token is refused at once
     let login = api.login("alice").await;

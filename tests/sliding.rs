@@ -469,7 +469,8 @@ async fn grace_window_for_concurrent_renewals(b: Backend) {
     let (s, _, id) = setup(test_jwt(), b.store());
     let s = s
         .with_sliding(SlidingTokens::new())
-        .with_reuse_grace(Duration::from_secs(10));
+        .with_reuse_grace(Duration::from_secs(10))
+        .unwrap();
     let t = s.login_sliding(&id, &NoCustomClaims, None).await.unwrap();
     let (a, c) = tokio::join!(s.renew_sliding(&t.token), s.renew_sliding(&t.token));
     let (a, c) = (a.unwrap(), c.unwrap());

@@ -97,7 +97,7 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// `SESSION_MAX_AGE_SECS` (default: the crate's, 30 days).
     pub session_max_age: Option<Duration>,
-    /// `REUSE_GRACE_SECS` (default 0: no second winner).
+    /// `REUSE_GRACE_SECS`, the reuse window (default 10 s; 0: strict single use).
     pub reuse_grace: Duration,
     /// `TABLE_PREFIX`: prefixed to the users table (default none).
     pub table_prefix: String,
@@ -203,10 +203,11 @@ impl Config {
         let access_ttl = secs("ACCESS_TTL_SECS", Some(300), 1)?.unwrap_or_default();
         let refresh_ttl = secs("REFRESH_TTL_SECS", Some(86_400), 1)?.unwrap_or_default();
         let session_max_age = secs("SESSION_MAX_AGE_SECS", None, 1)?;
-        let reuse_grace = secs("REUSE_GRACE_SECS", Some(0), 0)?.unwrap_or_default();
+        let default_window = tower_jwt_auth::sessions::DEFAULT_REUSE_WINDOW.as_secs();
+        let reuse_grace = secs("REUSE_GRACE_SECS", Some(default_window), 0)?.unwrap_or_default();
         if reuse_grace > Duration::from_secs(300) {
             return Err(err(
-                "REUSE_GRACE_SECS: at most 300 seconds (a grace window is for racing browser tabs)"
+                "REUSE_GRACE_SECS: at most 300 seconds (the reuse window is for lost answers and racing tabs)"
                     .into(),
             ));
         }
@@ -361,7 +362,7 @@ mod tests {
         assert!(matches!(c.key, KeySource::Generate));
         assert_eq!(c.access_ttl, Duration::from_secs(300));
         assert_eq!(c.refresh_ttl, Duration::from_secs(86_400));
-        assert_eq!(c.reuse_grace, Duration::ZERO);
+        assert_eq!(c.reuse_grace, Duration::from_secs(10));
         assert_eq!(c.metrics_bind, None);
     }
 

@@ -21,7 +21,7 @@
 //! | `JWT_KID`, `JWT_ISSUER`, `JWT_AUDIENCE` | `main` (generated keys get a random kid), none, none |
 //! | `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS` | 300, 86400 |
 //! | `SESSION_MAX_AGE_SECS` | 30 days: no rotation extends a session past it |
-//! | `REUSE_GRACE_SECS` | 0: a spent refresh token used again ends the session |
+//! | `REUSE_GRACE_SECS` | 10: the reuse window; a spent refresh token presented again within it gets its unused successor again (a lost answer, two tabs); 0: strict single use |
 //! | `TABLE_PREFIX` | none: tables `users` and `jwt_auth_*` (Redis keys too) |
 //! | `METRICS_BIND` | unset; when set (e.g. `127.0.0.1:9100`), `GET /metrics` in Prometheus text format on that address (see [`metrics`]) |
 //! | `RUST_LOG` | `info,sqlx=warn` (requests are logged by method, path and status only) |
@@ -172,6 +172,7 @@ async fn run(config: Config) -> Result<(), Fatal> {
     let (store, users) = open_storage(&config).await?;
     let sessions = Sessions::new(jwt, store.clone(), Arc::new(users.clone()))
         .with_reuse_grace(config.reuse_grace)
+        .map_err(|e| ConfigError(format!("REUSE_GRACE_SECS: {e}")))?
         .with_events(on_session_event);
     let passwords = Passwords::new(4);
     let warm = passwords.clone();
