@@ -47,6 +47,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::store::backoff;
 use crate::store::rotation::{self, Decision, SessionState, TokenState};
 use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
 
@@ -479,14 +480,12 @@ fn parse_token(v: &str) -> Result<TokenState, StoreError> {
 /// with no grace window a race is settled in at most three rounds (one rotation,
 /// one revocation for reuse, then every reader sees the revocation); with one,
 /// every concurrent refresh is a write, and 64 of them at once need up to a dozen.
-async fn backoff(attempt: u32) {
+async fn pause(attempt: u32) {
     if attempt == 0 {
         tokio::task::yield_now().await;
         return;
     }
-    let spread = 1u64 << attempt.min(6).saturating_sub(1);
-    let ms = u64::from(Uuid::new_v4().as_bytes()[0]) % (spread + 1);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
+    tokio::time::sleep(backoff::jittered(attempt, Duration::from_millis(1), 5)).await;
 }
 
 /// What a rotation reads, in one `HMGET`.
@@ -658,7 +657,7 @@ impl TokenStore for RedisStore {
             if applied {
                 return Ok(rotation::outcome(decision, expires_at));
             }
-            backoff(attempt).await;
+            pause(attempt).await;
         }
         Err(StoreError::new(
             "rotation kept conflicting with concurrent writes to its session",
