@@ -42,7 +42,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script};
+use ::redis::{Client, RedisError};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -50,6 +50,9 @@ use crate::error::StoreError;
 use crate::store::backoff;
 use crate::store::rotation::{self, Decision, SessionState, TokenState};
 use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
+
+mod scripts;
+use self::scripts::Scripts;
 
 /// The `redis` crate this store is built on (1.x), re-exported so apps build a
 /// [`ConnectionManager`] or a [`ConnectionManagerConfig`] of the same version.
@@ -68,156 +71,6 @@ const PURGE_BATCH: usize = 256;
 
 /// The default bound on read-decide-write rounds of one rotation.
 const DEFAULT_MAX_ATTEMPTS: u32 = 24;
-
-/// Lua: the absolute expiry (whole seconds, rounded up) of a key, or nil if it has
-/// none. Works on Redis before 7 (no `EXPIRETIME`).
-const EXPIRES_AT_LUA: &str = r"
-local function expires_at(k)
-  local p = redis.call('PTTL', k)
-  if p < 0 then return nil end
-  local t = redis.call('TIME')
-  return math.ceil((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + p) / 1000)
-end
-";
-
-/// Creates a session: its hash, its first token, its expiry, its user's set.
-/// KEYS: session, user set. ARGV: session id, user, jti, created, token expiry,
-/// session expiry, EXPIREAT, has-label, label.
-const CREATE_LUA: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'user', ARGV[2], 'rev', '0', 'exp', ARGV[6], 'live', ARGV[3],
-  'lexp', ARGV[5], 'cr', ARGV[4], 'rot', ARGV[4], 'v', '0', 't:' .. ARGV[3], ARGV[5])
-if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'lbl', ARGV[9]) end
-redis.call('EXPIREAT', KEYS[1], ARGV[7])
-redis.call('SADD', KEYS[2], ARGV[1])
-local at = tonumber(ARGV[7])
-local cur = expires_at(KEYS[2])
-if not cur or cur < at then redis.call('EXPIREAT', KEYS[2], at) end
-return 1
-";
-
-/// Applies `Decision::Rotate` / `Decision::RotateWithinGrace` if the session's
-/// version is still the one the decision was made on.
-/// KEYS: session. ARGV: version, old live jti ('' if none), presented jti (the new
-/// parent), successor jti, successor expiry, now, EXPIREAT.
-const ROTATE_LUA: &str = r"
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-if ARGV[2] ~= '' then
-  local t = redis.call('HGET', KEYS[1], 't:' .. ARGV[2])
-  if t then
-    local e = string.match(t, '^%d+')
-    redis.call('HSET', KEYS[1], 't:' .. ARGV[2], e .. ':' .. ARGV[6])
-  end
-end
-redis.call('HSET', KEYS[1], 't:' .. ARGV[4], ARGV[5], 'live', ARGV[4], 'par', ARGV[3],
-  'lexp', ARGV[5], 'rot', ARGV[6])
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('EXPIREAT', KEYS[1], ARGV[7])
-return 1
-";
-
-/// Revokes a session. With a version (`Decision::RevokeForReuse`), only if the
-/// session is still at that version.
-/// KEYS: session. ARGV: version ('' = any), now.
-/// Returns 1 revoked, 0 version changed, -1 unknown, -2 already revoked.
-const REVOKE_LUA: &str = r"
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return -1 end
-if ARGV[1] ~= '' and v ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[1], 'rev') == '1' then return -2 end
-redis.call('HSET', KEYS[1], 'rev', '1', 'rat', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-return 1
-";
-
-/// Revokes every listed session of a user and raises the user's cutoff to `now`.
-/// The cutoff key lives at least as long as the user's session set (which lives as
-/// long as the user's longest session), so it outlives every token it covers.
-/// KEYS: cutoff, user set, sessions... ARGV: now, minimum EXPIREAT.
-/// Returns how many sessions were not revoked before.
-const REVOKE_USER_LUA: &str = r"
-local now = tonumber(ARGV[1])
-local at = tonumber(ARGV[2])
-for i = 1, 2 do
-  local e = expires_at(KEYS[i])
-  if e and e > at then at = e end
-end
-local old = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if now > old then old = now end
-redis.call('SET', KEYS[1], old)
-redis.call('EXPIREAT', KEYS[1], at)
-local n = 0
-for i = 3, #KEYS do
-  local rev = redis.call('HGET', KEYS[i], 'rev')
-  if rev and rev ~= '1' then
-    redis.call('HSET', KEYS[i], 'rev', '1', 'rat', ARGV[1])
-    redis.call('HINCRBY', KEYS[i], 'v', 1)
-    n = n + 1
-  end
-end
-return n
-";
-
-/// Removes what has expired relative to `now` from the listed sessions: whole
-/// sessions past their absolute expiry, and unused tokens past their own.
-/// KEYS: sessions. ARGV: now. Returns the token records removed, then for each
-/// session deleted its position in KEYS and its user (to drop it from the user's set).
-const PURGE_LUA: &str = r"
-local now = tonumber(ARGV[1])
-local removed = 0
-local gone = {}
-for n, k in ipairs(KEYS) do
-  local exp = redis.call('HGET', k, 'exp')
-  if exp then
-    local all = redis.call('HGETALL', k)
-    if now >= tonumber(exp) then
-      for i = 1, #all, 2 do
-        if string.sub(all[i], 1, 2) == 't:' then removed = removed + 1 end
-      end
-      gone[#gone + 1] = tostring(n)
-      gone[#gone + 1] = redis.call('HGET', k, 'user') or ''
-      redis.call('DEL', k)
-    else
-      local live = redis.call('HGET', k, 'live')
-      local changed = false
-      for i = 1, #all, 2 do
-        local f, val = all[i], all[i + 1]
-        if string.sub(f, 1, 2) == 't:' and not string.find(val, ':', 1, true)
-            and now >= tonumber(val) then
-          redis.call('HDEL', k, f)
-          if string.sub(f, 3) == live then redis.call('HDEL', k, 'lexp') end
-          removed = removed + 1
-          changed = true
-        end
-      end
-      if changed then redis.call('HINCRBY', k, 'v', 1) end
-    end
-  end
-end
-table.insert(gone, 1, tostring(removed))
-return gone
-";
-
-/// The scripts, hashed once per store.
-struct Scripts {
-    create: Script,
-    rotate: Script,
-    revoke: Script,
-    revoke_user: Script,
-    purge: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Scripts {
-            create: Script::new(&format!("{EXPIRES_AT_LUA}{CREATE_LUA}")),
-            rotate: Script::new(ROTATE_LUA),
-            revoke: Script::new(REVOKE_LUA),
-            revoke_user: Script::new(&format!("{EXPIRES_AT_LUA}{REVOKE_USER_LUA}")),
-            purge: Script::new(PURGE_LUA),
-        }
-    }
-}
 
 /// A [`TokenStore`] in Redis, for apps with several instances. See the
 /// [module docs](self) for the layout and the rotation protocol, and
@@ -516,8 +369,7 @@ impl RedisStore {
     /// `SCRIPT FLUSH`) is loaded again on its next call.
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
         let mut con = self.con.clone();
-        let s = &self.scripts;
-        for script in [&s.create, &s.rotate, &s.revoke, &s.revoke_user, &s.purge] {
+        for script in self.scripts.all() {
             script.load_async(&mut con).await.map_err(redis_err)?;
         }
         Ok(())
