@@ -48,10 +48,12 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::store::backoff;
-use crate::store::rotation::{self, Decision, SessionState, TokenState};
-use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
+use crate::store::rotation::{self, Decision};
+use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore, state};
 
+mod records;
 mod scripts;
+use self::records::{Keys, Snapshot, corrupt, expire_at};
 use self::scripts::Scripts;
 
 /// The `redis` crate this store is built on (1.x), re-exported so apps build a
@@ -88,7 +90,7 @@ const DEFAULT_MAX_ATTEMPTS: u32 = 24;
 /// ```
 pub struct RedisStore {
     con: ConnectionManager,
-    prefix: String,
+    keys: Keys,
     url: Option<String>,
     max_attempts: u32,
     scripts: Scripts,
@@ -98,7 +100,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.url.as_deref().map(redact_url))
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.keys.prefix())
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
@@ -196,28 +198,15 @@ impl RedisStoreBuilder {
         self
     }
 
-    fn check(&self) -> Result<(), StoreError> {
-        let p = &self.prefix;
-        if p.is_empty()
-            || p.len() > 128
-            || p.chars().any(|c| {
-                c.is_whitespace() || c.is_control() || matches!(c, '*' | '?' | '[' | ']' | '\\')
-            })
-        {
-            return Err(StoreError::new("invalid Redis key prefix"));
-        }
-        Ok(())
-    }
-
     fn client(url: &str) -> Result<Client, StoreError> {
         // The parse error could quote the URL: keep it out of the error.
         Client::open(url).map_err(|_| StoreError::new("invalid Redis URL"))
     }
 
-    fn finish(self, con: ConnectionManager, url: Option<String>) -> RedisStore {
+    fn finish(self, keys: Keys, con: ConnectionManager, url: Option<String>) -> RedisStore {
         RedisStore {
             con,
-            prefix: self.prefix,
+            keys,
             url,
             max_attempts: self.max_attempts,
             scripts: Scripts::new(),
@@ -227,21 +216,21 @@ impl RedisStoreBuilder {
     /// Connects now and loads the scripts (`SCRIPT LOAD`): an unreachable Redis
     /// is an error here. Later calls send only the scripts' hashes.
     pub async fn build(mut self) -> Result<RedisStore, StoreError> {
-        self.check()?;
+        let keys = Keys::new(&self.prefix)?;
         let store = match std::mem::replace(&mut self.source, Source::None) {
             Source::None => {
                 return Err(StoreError::new(
                     "no Redis URL or connection manager configured",
                 ));
             }
-            Source::Manager(m) => self.finish(m, None),
+            Source::Manager(m) => self.finish(keys, m, None),
             Source::Url(url) => {
                 let client = Self::client(&url)?;
                 let config = self.config.take().unwrap_or_else(default_connection_config);
                 let con = ConnectionManager::new_with_config(client, config)
                     .await
                     .map_err(redis_err)?;
-                self.finish(con, Some(url))
+                self.finish(keys, con, Some(url))
             }
         };
         store.load_scripts().await?;
@@ -252,18 +241,18 @@ impl RedisStoreBuilder {
     /// can start while Redis is still away (its requests get 503 until it is back).
     /// Needs a Tokio runtime.
     pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
-        self.check()?;
+        let keys = Keys::new(&self.prefix)?;
         match std::mem::replace(&mut self.source, Source::None) {
             Source::None => Err(StoreError::new(
                 "no Redis URL or connection manager configured",
             )),
-            Source::Manager(m) => Ok(self.finish(m, None)),
+            Source::Manager(m) => Ok(self.finish(keys, m, None)),
             Source::Url(url) => {
                 let client = Self::client(&url)?;
                 let config = self.config.take().unwrap_or_else(default_connection_config);
                 let con =
                     ConnectionManager::new_lazy_with_config(client, config).map_err(redis_err)?;
-                Ok(self.finish(con, Some(url)))
+                Ok(self.finish(keys, con, Some(url)))
             }
         }
     }
@@ -302,31 +291,6 @@ fn redis_err(e: RedisError) -> StoreError {
     StoreError::with_source("Redis request failed", e)
 }
 
-fn corrupt() -> StoreError {
-    StoreError::new("a Redis session record is malformed")
-}
-
-fn parse_u64(v: Option<&str>) -> Result<u64, StoreError> {
-    v.and_then(|s| s.parse().ok()).ok_or_else(corrupt)
-}
-
-fn parse_uuid(v: Option<&str>) -> Result<Option<Uuid>, StoreError> {
-    v.map(|s| Uuid::parse_str(s).map_err(|_| corrupt()))
-        .transpose()
-}
-
-/// A token field: `"{expires_at}"` while unused, `"{expires_at}:{used_at}"` after.
-fn parse_token(v: &str) -> Result<TokenState, StoreError> {
-    let (exp, used) = match v.split_once(':') {
-        Some((e, u)) => (e, Some(u)),
-        None => (v, None),
-    };
-    Ok(TokenState::new(
-        used.map(|u| u.parse().map_err(|_| corrupt())).transpose()?,
-        exp.parse().map_err(|_| corrupt())?,
-    ))
-}
-
 /// A random pause between rotation attempts, so conflicting writers spread out:
 /// none before the second, then up to 1, 2, 4, 8, 16, then 32 ms (Tokio's timer
 /// ticks in milliseconds). Only writers of one and the same session ever wait here:
@@ -339,13 +303,6 @@ async fn pause(attempt: u32) {
         return;
     }
     tokio::time::sleep(backoff::jittered(attempt, Duration::from_millis(1), 5)).await;
-}
-
-/// What a rotation reads, in one `HMGET`.
-struct Snapshot {
-    session: Option<SessionState>,
-    token: Option<TokenState>,
-    version: String,
 }
 
 impl RedisStore {
@@ -361,7 +318,7 @@ impl RedisStore {
 
     /// The key prefix.
     pub fn key_prefix(&self) -> &str {
-        &self.prefix
+        self.keys.prefix()
     }
 
     /// Loads every script into Redis's script cache. Not needed for correctness:
@@ -380,54 +337,81 @@ impl RedisStore {
         self.con.clone()
     }
 
-    fn session_key(&self, id: Uuid) -> String {
-        format!("{}:s:{}", self.prefix, id.as_hyphenated())
-    }
-
-    fn user_key(&self, user: &str) -> String {
-        format!("{}:u:{user}", self.prefix)
-    }
-
-    fn cutoff_key(&self, user: &str) -> String {
-        format!("{}:cut:{user}", self.prefix)
-    }
-
+    /// Reads what a rotation decides on: the session's state and version, and
+    /// the presented token, in one `HMGET`.
     async fn snapshot(
         &self,
         con: &mut ConnectionManager,
         key: &str,
         jti: Uuid,
     ) -> Result<Snapshot, StoreError> {
-        let token_field = format!("t:{}", jti.as_hyphenated());
-        let v: Vec<Option<String>> = ::redis::cmd("HMGET")
+        let reply: Vec<Option<String>> = ::redis::cmd("HMGET")
             .arg(key)
-            .arg(&["user", "rev", "exp", "live", "par", "v"])
-            .arg(&token_field)
+            .arg(&records::SNAPSHOT_FIELDS)
+            .arg(records::token_field(jti))
             .query_async(con)
             .await
             .map_err(redis_err)?;
-        let [user, rev, exp, live, par, version, token] =
-            <[Option<String>; 7]>::try_from(v).map_err(|_| corrupt())?;
-        let Some(user_id) = user else {
-            return Ok(Snapshot {
-                session: None,
-                token: None,
-                version: String::new(),
-            });
-        };
-        let session = SessionState::new(
-            user_id,
-            rev.as_deref() == Some("1"),
-            parse_u64(exp.as_deref())?,
-            parse_uuid(live.as_deref())?,
-            parse_uuid(par.as_deref())?,
-        );
-        let token = token.as_deref().map(parse_token).transpose()?;
-        Ok(Snapshot {
-            session: Some(session),
-            token,
-            version: version.ok_or_else(corrupt)?,
-        })
+        records::snapshot(reply)
+    }
+
+    /// The ids in a user's session set (members that are not ids are skipped).
+    async fn session_ids(
+        &self,
+        con: &mut ConnectionManager,
+        user_key: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let members: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(user_key)
+            .query_async(con)
+            .await
+            .map_err(redis_err)?;
+        Ok(members
+            .iter()
+            .filter_map(|m| Uuid::parse_str(m).ok())
+            .collect())
+    }
+
+    /// Drops sessions Redis (or a purge) removed from their user's set.
+    async fn forget_sessions(
+        &self,
+        con: &mut ConnectionManager,
+        user_key: &str,
+        gone: &[Uuid],
+    ) -> Result<(), StoreError> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let gone: Vec<String> = gone
+            .iter()
+            .map(|id| id.as_hyphenated().to_string())
+            .collect();
+        let _: i64 = ::redis::cmd("SREM")
+            .arg(user_key)
+            .arg(&gone)
+            .query_async(con)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    /// Runs the revoke script on one session, at `version` only (`""`: at any).
+    /// 1 revoked, 0 the version changed, -1 unknown, -2 already revoked.
+    async fn revoke_at(
+        &self,
+        con: &mut ConnectionManager,
+        key: &str,
+        version: &str,
+        now: u64,
+    ) -> Result<i64, StoreError> {
+        self.scripts
+            .revoke
+            .key(key)
+            .arg(version)
+            .arg(now)
+            .invoke_async(con)
+            .await
+            .map_err(redis_err)
     }
 }
 
@@ -435,19 +419,21 @@ impl RedisStore {
 impl TokenStore for RedisStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut con = self.con.clone();
-        let token_expires_at = s.token_expires_at.min(s.session_expires_at);
         let created: i64 = self
             .scripts
             .create
-            .key(self.session_key(s.session_id))
-            .key(self.user_key(&s.user_id))
+            .key(self.keys.session(s.session_id))
+            .key(self.keys.user(&s.user_id))
             .arg(s.session_id.as_hyphenated().to_string())
             .arg(&s.user_id)
             .arg(s.jti.as_hyphenated().to_string())
             .arg(s.created_at)
-            .arg(token_expires_at)
+            .arg(state::capped_expiry(
+                s.token_expires_at,
+                s.session_expires_at,
+            ))
             .arg(s.session_expires_at)
-            .arg(s.session_expires_at.saturating_add(EXPIRY_MARGIN_SECS))
+            .arg(expire_at(s.session_expires_at))
             .arg(if s.label.is_some() { "1" } else { "0" })
             .arg(s.label.as_deref().unwrap_or(""))
             .invoke_async(&mut con)
@@ -461,7 +447,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn rotate(&self, req: &RotateRequest) -> Result<RotateOutcome, StoreError> {
-        let key = self.session_key(req.session_id);
+        let key = self.keys.session(req.session_id);
         let mut con = self.con.clone();
         for attempt in 0..self.max_attempts {
             let snap = self.snapshot(&mut con, &key, req.jti).await?;
@@ -470,43 +456,10 @@ impl TokenStore for RedisStore {
                 return Ok(rotation::outcome(decision, 0));
             };
             let expires_at = rotation::successor_expiry(session, req);
-            let applied = match decision {
-                Decision::Refuse(_) => true,
-                Decision::Rotate | Decision::RotateWithinGrace => {
-                    let old_live = session
-                        .live_jti
-                        .map(|j| j.as_hyphenated().to_string())
-                        .unwrap_or_default();
-                    let r: i64 = self
-                        .scripts
-                        .rotate
-                        .key(&key)
-                        .arg(&snap.version)
-                        .arg(old_live)
-                        .arg(req.jti.as_hyphenated().to_string())
-                        .arg(req.successor_jti.as_hyphenated().to_string())
-                        .arg(expires_at)
-                        .arg(req.now)
-                        .arg(session.expires_at.saturating_add(EXPIRY_MARGIN_SECS))
-                        .invoke_async(&mut con)
-                        .await
-                        .map_err(redis_err)?;
-                    r == 1
-                }
-                Decision::RevokeForReuse => {
-                    let r: i64 = self
-                        .scripts
-                        .revoke
-                        .key(&key)
-                        .arg(&snap.version)
-                        .arg(req.now)
-                        .invoke_async(&mut con)
-                        .await
-                        .map_err(redis_err)?;
-                    r == 1
-                }
-            };
-            if applied {
+            if self
+                .apply(&mut con, &key, &snap, decision, req, expires_at)
+                .await?
+            {
                 return Ok(rotation::outcome(decision, expires_at));
             }
             pause(attempt).await;
@@ -518,37 +471,26 @@ impl TokenStore for RedisStore {
 
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
         let mut con = self.con.clone();
-        let r: i64 = self
-            .scripts
-            .revoke
-            .key(self.session_key(session_id))
-            .arg("")
-            .arg(now)
-            .invoke_async(&mut con)
-            .await
-            .map_err(redis_err)?;
-        Ok(r == 1)
+        let key = self.keys.session(session_id);
+        Ok(self.revoke_at(&mut con, &key, "", now).await? == 1)
     }
 
     async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError> {
         let mut con = self.con.clone();
-        let user_key = self.user_key(user_id);
-        let ids: Vec<String> = ::redis::cmd("SMEMBERS")
-            .arg(&user_key)
-            .query_async(&mut con)
-            .await
-            .map_err(redis_err)?;
-        let mut invocation = self.scripts.revoke_user.key(self.cutoff_key(user_id));
+        let user_key = self.keys.user(user_id);
+        let ids = self.session_ids(&mut con, &user_key).await?;
+        let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
         invocation.key(&user_key);
-        for id in ids.iter().filter_map(|id| Uuid::parse_str(id).ok()) {
-            invocation.key(self.session_key(id));
+        for id in ids {
+            invocation.key(self.keys.session(id));
         }
         // Sessions created after the set was read were issued at or after `now`'s
         // second, or are covered by the cutoff; the cutoff lives at least as long
         // as the user's set, which lives as long as the user's longest session.
+        // The script moves the cutoff as `state::next_cutoff` does.
         let n: i64 = invocation
             .arg(now)
-            .arg(now.saturating_add(EXPIRY_MARGIN_SECS))
+            .arg(expire_at(now))
             .invoke_async(&mut con)
             .await
             .map_err(redis_err)?;
@@ -564,87 +506,52 @@ impl TokenStore for RedisStore {
         let mut con = self.con.clone();
         let (session, cutoff): (Vec<Option<String>>, Option<String>) = ::redis::pipe()
             .cmd("HMGET")
-            .arg(self.session_key(session_id))
-            .arg(&["user", "rev"])
+            .arg(self.keys.session(session_id))
+            .arg(&records::CHECK_FIELDS)
             .cmd("GET")
-            .arg(self.cutoff_key(user_id))
+            .arg(self.keys.cutoff(user_id))
             .query_async(&mut con)
             .await
             .map_err(redis_err)?;
-        let session_ok = match session.as_slice() {
-            [Some(user), rev] => user == user_id && rev.as_deref() != Some("1"),
-            _ => false,
-        };
-        if !session_ok {
-            return Ok(true);
-        }
-        match cutoff {
-            None => Ok(false),
-            Some(c) => Ok(issued_at < parse_u64(Some(&c))?),
-        }
+        let cutoff = records::parse_opt_u64(cutoff.as_deref())?;
+        Ok(state::is_revoked(
+            records::session_check(&session),
+            user_id,
+            issued_at,
+            cutoff,
+        ))
     }
 
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
         let mut con = self.con.clone();
-        let user_key = self.user_key(user_id);
-        let members: Vec<String> = ::redis::cmd("SMEMBERS")
-            .arg(&user_key)
-            .query_async(&mut con)
-            .await
-            .map_err(redis_err)?;
-        let ids: Vec<Uuid> = members
-            .iter()
-            .filter_map(|m| Uuid::parse_str(m).ok())
-            .collect();
+        let user_key = self.keys.user(user_id);
+        let ids = self.session_ids(&mut con, &user_key).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = ::redis::pipe();
         for id in &ids {
             pipe.cmd("HMGET")
-                .arg(self.session_key(*id))
-                .arg(&["user", "rev", "exp", "lexp", "cr", "rot", "lbl"]);
+                .arg(self.keys.session(*id))
+                .arg(&records::LISTED_FIELDS);
         }
         let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await.map_err(redis_err)?;
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for (id, row) in ids.into_iter().zip(rows) {
-            let Ok([user, rev, exp, lexp, cr, rot, lbl]) = <[Option<String>; 7]>::try_from(row)
-            else {
-                return Err(corrupt());
-            };
-            let Some(user) = user else {
-                gone.push(id);
-                continue;
-            };
-            let expires_at = parse_u64(exp.as_deref())?;
-            let live_token_ok = match lexp.as_deref() {
-                Some(e) => now < parse_u64(Some(e))?,
-                None => false,
-            };
-            if user != user_id || rev.as_deref() == Some("1") || now >= expires_at || !live_token_ok
-            {
-                continue;
+            match records::listed(id, row)? {
+                None => gone.push(id),
+                // The owner is checked again: the user's set could be stale.
+                Some(s)
+                    if s.state.user_id == user_id
+                        && state::is_listable(&s.state, s.live.as_ref(), now) =>
+                {
+                    out.push(s.info);
+                }
+                Some(_) => {}
             }
-            out.push(
-                SessionInfo::new(id, user, parse_u64(cr.as_deref())?, expires_at)
-                    .with_last_rotated_at(parse_u64(rot.as_deref())?)
-                    .with_label(lbl),
-            );
         }
-        if !gone.is_empty() {
-            // Sessions Redis (or purge) removed: drop them from the user's set.
-            let gone: Vec<String> = gone
-                .iter()
-                .map(|id| id.as_hyphenated().to_string())
-                .collect();
-            let _: i64 = ::redis::cmd("SREM")
-                .arg(&user_key)
-                .arg(&gone)
-                .query_async(&mut con)
-                .await
-                .map_err(redis_err)?;
-        }
+        self.forget_sessions(&mut con, &user_key, &gone).await?;
         out.sort_by_key(|s| (s.created_at, s.session_id));
         Ok(out)
     }
@@ -656,8 +563,7 @@ impl TokenStore for RedisStore {
     /// only what this call removed, not what Redis expired on its own.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         let mut con = self.con.clone();
-        let pattern = format!("{}:s:*", self.prefix);
-        let own = format!("{}:s:", self.prefix);
+        let pattern = self.keys.session_pattern();
         let mut cursor: u64 = 0;
         let mut removed: u64 = 0;
         loop {
@@ -672,51 +578,102 @@ impl TokenStore for RedisStore {
                 .map_err(redis_err)?;
             // Only this prefix's session keys: another prefix that starts with this
             // one plus `:s:` would match the pattern too.
-            let keys: Vec<&String> = keys
+            let sessions: Vec<(&str, &str)> = keys
                 .iter()
-                .filter(|k| {
-                    k.strip_prefix(&own)
-                        .is_some_and(|rest| rest.len() == 36 && Uuid::parse_str(rest).is_ok())
-                })
+                .filter_map(|k| Some((k.as_str(), self.keys.session_id_in(k)?)))
                 .collect();
-            if !keys.is_empty() {
-                let mut invocation = self.scripts.purge.prepare_invoke();
-                for k in &keys {
-                    invocation.key(*k);
-                }
-                let reply: Vec<String> = invocation
-                    .arg(now)
-                    .invoke_async(&mut con)
-                    .await
-                    .map_err(redis_err)?;
-                let (count, gone) = reply.split_first().ok_or_else(corrupt)?;
-                removed += count.parse::<u64>().map_err(|_| corrupt())?;
-                // Drop the deleted sessions from their users' sets (an emptied set
-                // is deleted by Redis).
-                let mut srem = ::redis::pipe();
-                for pair in gone.chunks_exact(2) {
-                    let Some(key) = pair[0]
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| keys.get(i.wrapping_sub(1)))
-                    else {
-                        return Err(corrupt());
-                    };
-                    let sid = key.strip_prefix(&own).unwrap_or_default();
-                    srem.cmd("SREM")
-                        .arg(self.user_key(&pair[1]))
-                        .arg(sid)
-                        .ignore();
-                }
-                if !gone.is_empty() {
-                    srem.exec_async(&mut con).await.map_err(redis_err)?;
-                }
+            if !sessions.is_empty() {
+                removed += self.purge_batch(&mut con, &sessions, now).await?;
             }
             if next == 0 {
                 return Ok(removed);
             }
             cursor = next;
         }
+    }
+}
+
+impl RedisStore {
+    /// Applies a rotation `decision` made on `snap`, if the session is still at
+    /// the version it was made on: whether it was applied (a refusal always is).
+    async fn apply(
+        &self,
+        con: &mut ConnectionManager,
+        key: &str,
+        snap: &Snapshot,
+        decision: Decision,
+        req: &RotateRequest,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let Some(session) = snap.session.as_ref() else {
+            return Ok(true);
+        };
+        match decision {
+            Decision::Refuse(_) => Ok(true),
+            Decision::Rotate | Decision::RotateWithinGrace => {
+                let old_live = session
+                    .live_jti
+                    .map(|j| j.as_hyphenated().to_string())
+                    .unwrap_or_default();
+                let r: i64 = self
+                    .scripts
+                    .rotate
+                    .key(key)
+                    .arg(&snap.version)
+                    .arg(old_live)
+                    .arg(req.jti.as_hyphenated().to_string())
+                    .arg(req.successor_jti.as_hyphenated().to_string())
+                    .arg(expires_at)
+                    .arg(req.now)
+                    .arg(expire_at(session.expires_at))
+                    .invoke_async(con)
+                    .await
+                    .map_err(redis_err)?;
+                Ok(r == 1)
+            }
+            Decision::RevokeForReuse => {
+                Ok(self.revoke_at(con, key, &snap.version, req.now).await? == 1)
+            }
+        }
+    }
+
+    /// Runs the purge script on one batch of `(key, session id)`s: the token
+    /// records it removed. It deletes a session as `state::session_purgeable`
+    /// says and a token as `state::token_purgeable` says; the deleted sessions
+    /// are then dropped from their users' sets (an emptied set is deleted by Redis).
+    async fn purge_batch(
+        &self,
+        con: &mut ConnectionManager,
+        sessions: &[(&str, &str)],
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.purge.prepare_invoke();
+        for (key, _) in sessions {
+            invocation.key(*key);
+        }
+        let reply: Vec<String> = invocation
+            .arg(now)
+            .invoke_async(con)
+            .await
+            .map_err(redis_err)?;
+        let (count, gone) = reply.split_first().ok_or_else(corrupt)?;
+        let removed = count.parse::<u64>().map_err(|_| corrupt())?;
+        let mut srem = ::redis::pipe();
+        for pair in gone.chunks_exact(2) {
+            let (_, sid) = pair[0]
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| sessions.get(i.wrapping_sub(1)))
+                .ok_or_else(corrupt)?;
+            srem.cmd("SREM")
+                .arg(self.keys.user(&pair[1]))
+                .arg(*sid)
+                .ignore();
+        }
+        if !gone.is_empty() {
+            srem.exec_async(con).await.map_err(redis_err)?;
+        }
+        Ok(removed)
     }
 }
 
@@ -741,25 +698,6 @@ mod tests {
             "redis://host/?password=***&db=1"
         );
         assert_eq!(redact_url("redis://a:b:c@d@host/"), "redis://a:***@host/");
-    }
-
-    #[test]
-    fn token_fields() {
-        assert_eq!(parse_token("100").unwrap(), TokenState::new(None, 100));
-        assert_eq!(parse_token("100:7").unwrap(), TokenState::new(Some(7), 100));
-        assert!(parse_token("x").is_err());
-        assert!(parse_token("1:").is_err());
-    }
-
-    #[test]
-    fn prefixes() {
-        assert!(RedisStore::builder().key_prefix("app:auth").check().is_ok());
-        for bad in ["", "a b", "a*", "a?", "a[b]", "a\\b", &"x".repeat(129)] {
-            assert!(
-                RedisStore::builder().key_prefix(bad).check().is_err(),
-                "{bad:?}"
-            );
-        }
     }
 
     #[test]
