@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
+#[cfg(feature = "redis")]
+pub(crate) mod backoff;
 pub mod memory;
 pub mod rotation;
 pub mod state;

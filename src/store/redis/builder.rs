@@ -1,0 +1,235 @@
+//! How a [`RedisStore`] is made: [`RedisStoreBuilder`] (a URL or an existing
+//! connection manager, the key prefix, the connection settings), and the URL
+//! redaction that keeps a password out of `Debug`.
+
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::Client;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::records::Keys;
+use super::store::RedisStore;
+use super::{DEFAULT_KEY_PREFIX, redis_err};
+use crate::error::StoreError;
+
+/// The default bound on read-decide-write rounds of one rotation.
+const DEFAULT_MAX_ATTEMPTS: u32 = 24;
+
+/// Where the connection comes from.
+enum Source {
+    Url(String),
+    Manager(ConnectionManager),
+}
+
+/// Builds a [`RedisStore`]: from a URL or an existing [`ConnectionManager`], with a
+/// key prefix.
+#[must_use]
+pub struct RedisStoreBuilder {
+    source: Option<Source>,
+    prefix: String,
+    config: Option<ConnectionManagerConfig>,
+    max_attempts: u32,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            None => "none".to_owned(),
+            Some(Source::Url(u)) => redact_url(u),
+            Some(Source::Manager(_)) => "connection manager".to_owned(),
+        };
+        f.debug_struct("RedisStoreBuilder")
+            .field("source", &source)
+            .field("prefix", &self.prefix)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            source: None,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            config: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// The connection manager's settings when none are given: fail fast while Redis
+/// is away (a request gets a 503 within about a second instead of hanging), and
+/// keep reconnecting in the background on the next requests.
+pub fn default_connection_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(1)))
+}
+
+impl RedisStore {
+    /// A builder; give it a URL or a connection manager.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// Connects to `url` with the default key prefix and settings.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().url(url).build().await
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Connect to this URL (`redis://[:password@]host:port/db`, `rediss://` needs
+    /// the `redis` crate's TLS features). The password never shows in `Debug`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.source = Some(Source::Url(url.into()));
+        self
+    }
+
+    /// Use an existing connection manager (its own reconnect settings apply).
+    pub fn connection_manager(mut self, manager: ConnectionManager) -> Self {
+        self.source = Some(Source::Manager(manager));
+        self
+    }
+
+    /// The key prefix (default [`DEFAULT_KEY_PREFIX`]), so several apps can share
+    /// one Redis. Give each app its own; one prefix should not be another followed
+    /// by `:`. Must be 1 to 128 bytes, without whitespace or the glob characters
+    /// `* ? [ ] \`.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Reconnect and timeout settings for a store built from a URL (default:
+    /// [`default_connection_config`]).
+    pub fn connection_config(mut self, config: ConnectionManagerConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// How many read-decide-write rounds one rotation may take when concurrent
+    /// writers keep changing its session (default 24, at least 1). Running out is a
+    /// [`StoreError`], never a token outcome.
+    pub fn max_rotation_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Connects now and loads the scripts (`SCRIPT LOAD`): an unreachable Redis
+    /// is an error here. Later calls send only the scripts' hashes.
+    pub async fn build(mut self) -> Result<RedisStore, StoreError> {
+        let keys = Keys::new(&self.prefix)?;
+        let store = match self.take_source()? {
+            Source::Manager(m) => self.finish(keys, m, None),
+            Source::Url(url) => {
+                let (client, config) = self.client(&url)?;
+                let con = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(redis_err)?;
+                self.finish(keys, con, Some(&url))
+            }
+        };
+        store.load_scripts().await?;
+        Ok(store)
+    }
+
+    /// Builds without connecting: the connection is made on first use, so an app
+    /// can start while Redis is still away (its requests get 503 until it is back).
+    /// Needs a Tokio runtime.
+    pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
+        let keys = Keys::new(&self.prefix)?;
+        match self.take_source()? {
+            Source::Manager(m) => Ok(self.finish(keys, m, None)),
+            Source::Url(url) => {
+                let (client, config) = self.client(&url)?;
+                let con =
+                    ConnectionManager::new_lazy_with_config(client, config).map_err(redis_err)?;
+                Ok(self.finish(keys, con, Some(&url)))
+            }
+        }
+    }
+
+    /// The configured source, taken out of the builder.
+    fn take_source(&mut self) -> Result<Source, StoreError> {
+        self.source
+            .take()
+            .ok_or_else(|| StoreError::new("no Redis URL or connection manager configured"))
+    }
+
+    /// The client for `url`, and the connection settings to open it with.
+    fn client(&mut self, url: &str) -> Result<(Client, ConnectionManagerConfig), StoreError> {
+        // The parse error could quote the URL: keep it out of the error.
+        let client = Client::open(url).map_err(|_| StoreError::new("invalid Redis URL"))?;
+        let config = self.config.take().unwrap_or_else(default_connection_config);
+        Ok((client, config))
+    }
+
+    /// The store; only the redacted URL is kept, for `Debug`.
+    fn finish(self, keys: Keys, con: ConnectionManager, url: Option<&str>) -> RedisStore {
+        RedisStore::new(con, keys, url.map(redact_url), self.max_attempts)
+    }
+}
+
+/// The URL with its password (userinfo or `password=` query parameter) replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let at = rest + at;
+            if let Some(colon) = out[rest..at].find(':') {
+                out.replace_range(rest + colon + 1..at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("pass") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("redis://:s3cret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact_url("redis://user:s3cret@host/"),
+            "redis://user:***@host/"
+        );
+        assert_eq!(redact_url("redis://host:6379/"), "redis://host:6379/");
+        assert_eq!(redact_url("redis://user@host/"), "redis://user@host/");
+        assert_eq!(
+            redact_url("redis://host/?password=s3cret&db=1"),
+            "redis://host/?password=***&db=1"
+        );
+        assert_eq!(redact_url("redis://a:b:c@d@host/"), "redis://a:***@host/");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let b = RedisStore::builder().url("redis://:hunter2hunter2@localhost/");
+        assert!(!format!("{b:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,54 @@
+//! The Lua scripts, one file each under `scripts/`, hashed once per store: each
+//! runs as one atomic step in Redis. Every file starts with its contract (`KEYS`,
+//! `ARGV`, the reply); where a script applies a state rule it names the function
+//! of [`state`](crate::store::state) it translates.
+
+use ::redis::Script;
+
+/// The `expires_at(key)` Lua function, prepended to the scripts that call it.
+const EXPIRES_AT: &str = include_str!("scripts/expires_at.lua");
+
+/// The scripts, hashed once per store.
+pub(super) struct Scripts {
+    /// Creates a session (`scripts/create.lua`).
+    pub(super) create: Script,
+    /// Applies a rotation at a version (`scripts/rotate.lua`).
+    pub(super) rotate: Script,
+    /// Revokes a session, at a version or any (`scripts/revoke.lua`).
+    pub(super) revoke: Script,
+    /// Revokes every session of a user and raises their cutoff
+    /// (`scripts/revoke_user.lua`).
+    pub(super) revoke_user: Script,
+    /// Removes what has expired from some sessions (`scripts/purge.lua`).
+    pub(super) purge: Script,
+}
+
+impl Scripts {
+    /// Hashes every script.
+    pub(super) fn new() -> Self {
+        Scripts {
+            create: Script::new(&format!(
+                "{EXPIRES_AT}{}",
+                include_str!("scripts/create.lua")
+            )),
+            rotate: Script::new(include_str!("scripts/rotate.lua")),
+            revoke: Script::new(include_str!("scripts/revoke.lua")),
+            revoke_user: Script::new(&format!(
+                "{EXPIRES_AT}{}",
+                include_str!("scripts/revoke_user.lua")
+            )),
+            purge: Script::new(include_str!("scripts/purge.lua")),
+        }
+    }
+
+    /// Every script, to load them all.
+    pub(super) fn all(&self) -> [&Script; 5] {
+        [
+            &self.create,
+            &self.rotate,
+            &self.revoke,
+            &self.revoke_user,
+            &self.purge,
+        ]
+    }
+}

@@ -1,0 +1,278 @@
+//! [`RedisStore`] and its [`TokenStore`] impl: each call is one or two Redis
+//! round trips, its writes one Lua script. Rotation's optimistic loop is in
+//! `rotate.rs`, the `SCAN` purge in `purge.rs`.
+
+use std::fmt;
+
+use ::redis::aio::ConnectionManager;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::records::{self, Keys, expire_at};
+use super::redis_err;
+use super::scripts::Scripts;
+use crate::error::StoreError;
+use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore, state};
+
+/// A [`TokenStore`] in Redis, for apps with several instances. See the
+/// [module docs](super) for the layout and the rotation protocol, and
+/// `docs/redis.md` for its limits.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tower_jwt_auth::StoreError> {
+/// use tower_jwt_auth::RedisStore;
+/// let store = RedisStore::builder()
+///     .url("redis://127.0.0.1:6379/")
+///     .key_prefix("myapp:auth")
+///     .build()
+///     .await?;
+/// # let _ = store; Ok(()) }
+/// ```
+pub struct RedisStore {
+    pub(super) con: ConnectionManager,
+    pub(super) keys: Keys,
+    /// The URL, password redacted: only for `Debug`.
+    redacted_url: Option<String>,
+    pub(super) max_attempts: u32,
+    pub(super) scripts: Scripts,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.redacted_url)
+            .field("prefix", &self.keys.prefix())
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store on `con` (the builder makes it).
+    pub(super) fn new(
+        con: ConnectionManager,
+        keys: Keys,
+        redacted_url: Option<String>,
+        max_attempts: u32,
+    ) -> Self {
+        RedisStore {
+            con,
+            keys,
+            redacted_url,
+            max_attempts,
+            scripts: Scripts::new(),
+        }
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        self.keys.prefix()
+    }
+
+    /// Loads every script into Redis's script cache. Not needed for correctness:
+    /// a script missing from the cache (`NOSCRIPT`, after a restart or a
+    /// `SCRIPT FLUSH`) is loaded again on its next call.
+    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+        let mut con = self.con.clone();
+        for script in self.scripts.all() {
+            script.load_async(&mut con).await.map_err(redis_err)?;
+        }
+        Ok(())
+    }
+
+    /// A clone of the connection manager (cheap; it shares the connection).
+    pub fn connection_manager(&self) -> ConnectionManager {
+        self.con.clone()
+    }
+
+    /// The ids in a user's session set (members that are not ids are skipped).
+    async fn session_ids(
+        &self,
+        con: &mut ConnectionManager,
+        user_key: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let members: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(user_key)
+            .query_async(con)
+            .await
+            .map_err(redis_err)?;
+        Ok(members
+            .iter()
+            .filter_map(|m| Uuid::parse_str(m).ok())
+            .collect())
+    }
+
+    /// Drops sessions Redis (or a purge) removed from their user's set.
+    async fn forget_sessions(
+        &self,
+        con: &mut ConnectionManager,
+        user_key: &str,
+        gone: &[Uuid],
+    ) -> Result<(), StoreError> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let gone: Vec<String> = gone
+            .iter()
+            .map(|id| id.as_hyphenated().to_string())
+            .collect();
+        let _: i64 = ::redis::cmd("SREM")
+            .arg(user_key)
+            .arg(&gone)
+            .query_async(con)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    /// Runs the revoke script on one session, at `version` only (`""`: at any).
+    /// 1 revoked, 0 the version changed, -1 unknown, -2 already revoked.
+    pub(super) async fn revoke_at(
+        &self,
+        con: &mut ConnectionManager,
+        key: &str,
+        version: &str,
+        now: u64,
+    ) -> Result<i64, StoreError> {
+        self.scripts
+            .revoke
+            .key(key)
+            .arg(version)
+            .arg(now)
+            .invoke_async(con)
+            .await
+            .map_err(redis_err)
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+        let mut con = self.con.clone();
+        let created: i64 = self
+            .scripts
+            .create
+            .key(self.keys.session(s.session_id))
+            .key(self.keys.user(&s.user_id))
+            .arg(s.session_id.as_hyphenated().to_string())
+            .arg(&s.user_id)
+            .arg(s.jti.as_hyphenated().to_string())
+            .arg(s.created_at)
+            .arg(state::capped_expiry(
+                s.token_expires_at,
+                s.session_expires_at,
+            ))
+            .arg(s.session_expires_at)
+            .arg(expire_at(s.session_expires_at))
+            .arg(if s.label.is_some() { "1" } else { "0" })
+            .arg(s.label.as_deref().unwrap_or(""))
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::new("session id already exists"))
+        }
+    }
+
+    async fn rotate(&self, req: &RotateRequest) -> Result<RotateOutcome, StoreError> {
+        self.rotate_optimistic(req).await
+    }
+
+    async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let key = self.keys.session(session_id);
+        Ok(self.revoke_at(&mut con, &key, "", now).await? == 1)
+    }
+
+    async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError> {
+        let mut con = self.con.clone();
+        let user_key = self.keys.user(user_id);
+        let ids = self.session_ids(&mut con, &user_key).await?;
+        let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
+        invocation.key(&user_key);
+        for id in ids {
+            invocation.key(self.keys.session(id));
+        }
+        // Sessions created after the set was read were issued at or after `now`'s
+        // second, or are covered by the cutoff; the cutoff lives at least as long
+        // as the user's set, which lives as long as the user's longest session.
+        // The script moves the cutoff as `state::next_cutoff` does.
+        let n: i64 = invocation
+            .arg(now)
+            .arg(expire_at(now))
+            .invoke_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn is_revoked(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        issued_at: u64,
+    ) -> Result<bool, StoreError> {
+        let mut con = self.con.clone();
+        let (session, cutoff): (Vec<Option<String>>, Option<String>) = ::redis::pipe()
+            .cmd("HMGET")
+            .arg(self.keys.session(session_id))
+            .arg(&records::CHECK_FIELDS)
+            .cmd("GET")
+            .arg(self.keys.cutoff(user_id))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_err)?;
+        let cutoff = records::parse_opt_u64(cutoff.as_deref())?;
+        Ok(state::is_revoked(
+            records::session_check(&session),
+            user_id,
+            issued_at,
+            cutoff,
+        ))
+    }
+
+    async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
+        let mut con = self.con.clone();
+        let user_key = self.keys.user(user_id);
+        let ids = self.session_ids(&mut con, &user_key).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.keys.session(*id))
+                .arg(&records::LISTED_FIELDS);
+        }
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await.map_err(redis_err)?;
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (id, row) in ids.into_iter().zip(rows) {
+            match records::listed(id, row)? {
+                None => gone.push(id),
+                // The owner is checked again: the user's set could be stale.
+                Some(s)
+                    if s.state.user_id == user_id
+                        && state::is_listable(&s.state, s.live.as_ref(), now) =>
+                {
+                    out.push(s.info);
+                }
+                Some(_) => {}
+            }
+        }
+        self.forget_sessions(&mut con, &user_key, &gone).await?;
+        out.sort_by_key(|s| (s.created_at, s.session_id));
+        Ok(out)
+    }
+
+    /// Redis deletes every session's keys by itself at the session's absolute
+    /// expiry (plus [`EXPIRY_MARGIN_SECS`](super::EXPIRY_MARGIN_SECS)); this removes, relative to `now`, what
+    /// has not gone yet: sessions past their expiry and unused tokens past theirs.
+    /// It scans the prefix's session keys in batches (`SCAN`); the count covers
+    /// only what this call removed, not what Redis expired on its own.
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        self.purge(now).await
+    }
+}
