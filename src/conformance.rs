@@ -140,6 +140,7 @@ async fn race(
 /// (grace 0); every loser is refused as reuse or revoked, never a store error.
 pub async fn race_exactly_one_winner(store: Arc<dyn TokenStore>) {
     let (sessions, _, id) = sessions_for(store);
+    let sessions = sessions.with_reuse_grace(Duration::ZERO).unwrap();
     for round in 0..20 {
         let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
         let results = race(&sessions, &pair.refresh, 64).await;
@@ -159,7 +160,7 @@ pub async fn race_exactly_one_winner(store: Arc<dyn TokenStore>) {
 /// and a replay after the window revokes all of it.
 pub async fn race_with_grace(store: Arc<dyn TokenStore>) {
     let (sessions, _, id) = sessions_for(store);
-    let sessions = sessions.with_reuse_grace(Duration::from_secs(2));
+    let sessions = sessions.with_reuse_grace(Duration::from_secs(2)).unwrap();
     let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     let results = race(&sessions, &pair.refresh, 64).await;
     let winners: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
@@ -191,7 +192,7 @@ pub async fn race_with_grace(store: Arc<dyn TokenStore>) {
 /// Grace covers only the immediate predecessor of the live token.
 pub async fn second_to_last_never_gets_grace(store: Arc<dyn TokenStore>) {
     let (sessions, _, id) = sessions_for(store);
-    let sessions = sessions.with_reuse_grace(Duration::from_secs(60));
+    let sessions = sessions.with_reuse_grace(Duration::from_secs(60)).unwrap();
     let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
     let p1 = sessions.refresh(&p0.refresh).await.unwrap();
     let p2 = sessions.refresh(&p1.refresh).await.unwrap();
@@ -351,7 +352,8 @@ pub async fn refusals(store: Arc<dyn TokenStore>) {
     assert_eq!(
         store.rotate(&r).await.unwrap(),
         RotateOutcome::Rotated {
-            expires_at: now + 120
+            expires_at: now + 120,
+            session_expires_at: s.session_expires_at
         }
     );
     // Past the absolute lifetime the successor is refused, though its own ttl is not over.

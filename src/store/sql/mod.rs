@@ -669,15 +669,24 @@ macro_rules! impl_sql_token_store {
                             .await?;
                         let Some(row) = row else {
                             tx.rollback().await?;
-                            return Ok(rotation::outcome(rotation::decide(None, None, req), 0));
+                            return Ok(rotation::outcome(rotation::decide(None, None, req), None, req));
                         };
-                        let session = SessionState {
-                            user_id: row.try_get(0)?,
-                            revoked: row.try_get::<Option<i64>, _>(1)?.is_some(),
-                            expires_at: from_db(row.try_get(2)?),
-                            live_jti: row.try_get(3)?,
-                            live_parent: row.try_get(4)?,
-                        };
+                        let mut session = SessionState::new(
+                            row.try_get::<String, _>(0)?,
+                            row.try_get::<Option<i64>, _>(1)?.is_some(),
+                            from_db(row.try_get(2)?),
+                            row.try_get(3)?,
+                            row.try_get(4)?,
+                        );
+                        if let Some(live) = session.live_jti {
+                            session.live_expires_at = ::sqlx::query(Core::sql(&q.read_token))
+                                .bind(live)
+                                .bind(req.session_id)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                                .map(|t| t.try_get::<i64, _>(1).map(from_db))
+                                .transpose()?;
+                        }
                         let token = if session.user_id == req.user_id {
                             ::sqlx::query(Core::sql(&q.read_token))
                                 .bind(req.jti)
@@ -685,10 +694,10 @@ macro_rules! impl_sql_token_store {
                                 .fetch_optional(&mut *tx)
                                 .await?
                                 .map(|t| -> ::std::result::Result<TokenState, ::sqlx::Error> {
-                                    Ok(TokenState {
-                                        used_at: t.try_get::<Option<i64>, _>(0)?.map(from_db),
-                                        expires_at: from_db(t.try_get(1)?),
-                                    })
+                                    Ok(TokenState::new(
+                                        t.try_get::<Option<i64>, _>(0)?.map(from_db),
+                                        from_db(t.try_get(1)?),
+                                    ))
                                 })
                                 .transpose()?
                         } else {
@@ -697,11 +706,8 @@ macro_rules! impl_sql_token_store {
                         let decision = rotation::decide(Some(&session), token.as_ref(), req);
                         let expires_at = rotation::successor_expiry(&session, req);
                         match decision {
-                            Decision::Rotate | Decision::RotateWithinGrace => {
-                                // Rotate marks the presented (live) token used; grace
-                                // marks the current live token superseded. Either way
-                                // the old live token is used, and only one caller can
-                                // make this write succeed.
+                            Decision::Rotate => {
+                                // Only one caller can make this write succeed.
                                 if let Some(live) = session.live_jti {
                                     let n = ::sqlx::query(Core::sql(&q.mark_used))
                                         .bind(to_db(req.now))
@@ -739,7 +745,7 @@ macro_rules! impl_sql_token_store {
                                     ));
                                 }
                             }
-                            Decision::RevokeForReuse => {
+                            Decision::Revoke(_) => {
                                 let n = ::sqlx::query(Core::sql(&q.revoke_session))
                                     .bind(to_db(req.now))
                                     .bind(req.session_id)
@@ -752,12 +758,12 @@ macro_rules! impl_sql_token_store {
                                     ));
                                 }
                             }
-                            Decision::Refuse(_) => {}
+                            Decision::Redeliver { .. } | Decision::Refuse(_) => {}
                         }
                         // The outcome (a revocation included) is answered only once
                         // it is committed.
                         tx.commit().await?;
-                        Ok(rotation::outcome(decision, expires_at))
+                        Ok(rotation::outcome(decision, Some(&session), req))
                     })
                     .await
             }
