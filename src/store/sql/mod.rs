@@ -248,53 +248,6 @@ pub(crate) fn validate_ident(name: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// The SQL dialects, as the user resolver ([`SqlUsers`]) still tells them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    Sqlite,
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    Postgres,
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-    MySql,
-}
-
-impl Dialect {
-    /// Quotes a name already checked by [`validate_ident`].
-    pub(crate) fn quote(self, ident: &str) -> String {
-        match self {
-            Dialect::MySql => format!("`{ident}`"),
-            Dialect::Sqlite | Dialect::Postgres => format!("\"{ident}\""),
-        }
-    }
-
-    /// Rewrites `$1`, `$2`... into the dialect's placeholders. MySQL's `?` are
-    /// positional, so templates use each parameter once, in order.
-    pub(crate) fn placeholders(self, sql: &str) -> String {
-        match self {
-            Dialect::Postgres => sql.to_owned(),
-            Dialect::Sqlite | Dialect::MySql => {
-                let mut out = String::with_capacity(sql.len());
-                let mut chars = sql.chars().peekable();
-                while let Some(c) = chars.next() {
-                    if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-                        out.push('?');
-                        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-                            if self == Dialect::Sqlite {
-                                out.push(d);
-                            }
-                            chars.next();
-                        }
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
-        }
-    }
-}
-
 /// Seconds as the databases keep them (BIGINT). Seconds since the epoch fit;
 /// anything past `i64::MAX` is clamped rather than wrapped.
 pub(crate) fn to_db(secs: u64) -> i64 {
@@ -340,20 +293,6 @@ mod tests {
         placeholders_of::<sqlx::Sqlite>("?", "$");
         #[cfg(feature = "mysql")]
         placeholders_of::<sqlx::MySql>("?", "$");
-    }
-
-    #[test]
-    fn scanner_placeholders() {
-        let sql = "UPDATE t SET a = $1, b = $2 WHERE c = $10 AND d = '$x'";
-        assert_eq!(super::Dialect::Postgres.placeholders(sql), sql);
-        assert_eq!(
-            super::Dialect::Sqlite.placeholders(sql),
-            "UPDATE t SET a = ?1, b = ?2 WHERE c = ?10 AND d = '$x'"
-        );
-        assert_eq!(
-            super::Dialect::MySql.placeholders(sql),
-            "UPDATE t SET a = ?, b = ? WHERE c = ? AND d = '$x'"
-        );
     }
 
     #[test]
