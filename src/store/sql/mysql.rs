@@ -1,17 +1,16 @@
-//! [`MySqlStore`]: the token store on MySQL 8 or MariaDB 10.5+ (feature `mysql`).
+//! [`MySqlStore`]: the token store on MySQL 8 or MariaDB 10.5+ (feature
+//! `mysql`), and the MySQL `Dialect`: its statements (`?` placeholders),
+//! retryable errors, migration lock and pool.
 
-use std::fmt;
-use std::str::FromStr;
-use std::time::Duration;
+use sqlx::SqlStr;
+use sqlx::error::DatabaseError;
+use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlQueryResult};
 
-use sqlx::Connection as _;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-
-use crate::clock::system_secs;
-use crate::error::{ConfigError, StoreError};
-use crate::store::sql::{
-    Core, Dialect, SqlStoreOptions, TableNames, TxError, impl_sql_token_store,
-};
+use super::dialect::Dialect;
+use super::driver::{RowsAffected, trusted};
+use super::statements::{Differing, Quoted, Statements};
+use super::store::{SqlStore, TxError, server_pool};
+use crate::error::StoreError;
 
 /// A [`TokenStore`](crate::TokenStore) in MySQL or MariaDB, shared by every instance of an app.
 ///
@@ -29,130 +28,89 @@ use crate::store::sql::{
 /// store.migrate().await.unwrap();
 /// # }
 /// ```
-pub struct MySqlStore {
-    pool: MySqlPool,
-    core: Core,
-}
+pub type MySqlStore = SqlStore<MySql>;
 
-impl fmt::Debug for MySqlStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MySqlStore")
-            .field("tables", &self.core.tables)
-            .finish_non_exhaustive()
+impl Dialect for MySql {
+    const STORE: &'static str = "MySqlStore";
+    const BEGIN: SqlStr = SqlStr::from_static("BEGIN");
+    const ONE_WRITER: bool = false;
+    const NATIVE_UUID: bool = false;
+    const MIGRATIONS: &'static [(i64, &'static str)] =
+        &[(1, include_str!("migrations/mysql/0001_initial.sql"))];
+    const QUOTE: char = '`';
+
+    /// The text MySQL shares with SQLite, and its own: row locks, and reads
+    /// that lock too, because MySQL's plain `SELECT` reads the transaction's
+    /// snapshot while a locking read sees the latest committed row.
+    fn statements(n: &Quoted, purge_batch: u32) -> Statements {
+        let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
+        let differing = Differing {
+            lock_session: trusted(format!(
+                "SELECT user_id, revoked_at, expires_at, live_jti, live_parent FROM {s} \
+                 WHERE session_id = ? FOR UPDATE"
+            )),
+            read_token: trusted(format!(
+                "SELECT used_at, expires_at FROM {t} WHERE jti = ? AND session_id = ? FOR UPDATE"
+            )),
+            // state::next_cutoff: the cutoff only moves forward.
+            upsert_cutoff: trusted(format!(
+                "INSERT INTO {c} (user_id, cutoff) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE cutoff = GREATEST(cutoff, VALUES(cutoff))"
+            )),
+            // state::session_purgeable: now >= expires_at.
+            purge_pick_sessions: trusted(format!(
+                "SELECT session_id FROM {s} WHERE expires_at <= ? LIMIT ? FOR UPDATE"
+            )),
+            // state::token_purgeable: unused, and now >= expires_at.
+            purge_tokens: trusted(format!(
+                "DELETE FROM {t} WHERE used_at IS NULL AND expires_at <= ? LIMIT ?"
+            )),
+        };
+        Statements::positional(n, purge_batch, differing)
     }
-}
 
-impl MySqlStore {
-    /// A store on `pool` with the default options (tables prefixed `jwt_auth_`).
-    pub fn new(pool: MySqlPool) -> Self {
-        MySqlStore {
-            pool,
-            core: Core::new(Dialect::MySql, SqlStoreOptions::default()),
+    fn is_retryable(err: &dyn DatabaseError) -> bool {
+        // ER_LOCK_DEADLOCK (SQLSTATE 40001), and ER_LOCK_WAIT_TIMEOUT (1205),
+        // which rolls back only the statement: the transaction is abandoned and
+        // run again.
+        err.code().as_deref() == Some("40001")
+            || err
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .is_some_and(|e| e.number() == 1205)
+    }
+
+    async fn open(url: &str) -> Result<MySqlPool, StoreError> {
+        server_pool(url, "MySQL").await
+    }
+
+    /// A named lock, held by the connection until released: MySQL's DDL is not
+    /// transactional (each `CREATE` commits at once), so the lock, not the
+    /// transaction, keeps two instances from migrating together.
+    async fn lock_migrations(conn: &mut MySqlConnection, key: &str) -> Result<(), TxError> {
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 30)")
+            .bind(key)
+            .fetch_one(conn)
+            .await?;
+        if got == Some(1) {
+            Ok(())
+        } else {
+            Err(TxError::Conflict(
+                "another instance holds the migration lock",
+            ))
         }
     }
 
-    /// A store on `pool` with `options`; an invalid table prefix or limit is an error.
-    pub fn with_options(pool: MySqlPool, options: SqlStoreOptions) -> Result<Self, ConfigError> {
-        Ok(MySqlStore {
-            pool,
-            core: Core::checked(Dialect::MySql, options)?,
-        })
-    }
-
-    /// Connects to `url` with a pool of up to 16 connections and a 3 s acquire
-    /// timeout (a database that is down answers 503 quickly). The tables are not
-    /// created: call [`MySqlStore::migrate`].
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, SqlStoreOptions::default()).await
-    }
-
-    /// [`MySqlStore::connect`] with options.
-    pub async fn connect_with(url: &str, options: SqlStoreOptions) -> Result<Self, StoreError> {
-        let core = Core::checked(Dialect::MySql, options)
-            .map_err(|e| StoreError::with_source("invalid SQL store options", e))?;
-        let connect = MySqlConnectOptions::from_str(url)
-            .map_err(|e| StoreError::with_source("invalid MySQL URL", e))?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::with_source("cannot connect to MySQL", e))?;
-        Ok(MySqlStore { pool, core })
-    }
-
-    /// Creates or upgrades the store's tables; idempotent (`CREATE TABLE IF NOT
-    /// EXISTS`, versions recorded), and safe to run from several instances at once
-    /// (a named lock, `GET_LOCK`, held on one connection while it runs; MySQL's
-    /// DDL is not transactional).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let core = &self.core;
-        let q = &core.q;
-        let migrations = core.migrations();
-        let lock = core.lock_key();
-        core.run("migrate", || async {
-            let mut conn = self.pool.acquire().await?;
-            let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 30)")
-                .bind(&lock)
-                .fetch_one(&mut *conn)
-                .await?;
-            if got != Some(1) {
-                return Err(TxError::Conflict(
-                    "another instance holds the migration lock",
-                ));
-            }
-            let result = async {
-                sqlx::raw_sql(Core::sql(&q.create_versions))
-                    .execute(&mut *conn)
-                    .await?;
-                let applied: Vec<i64> = sqlx::query_scalar(Core::sql(&q.applied_versions))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                for (version, statements) in &migrations {
-                    if applied.contains(version) {
-                        continue;
-                    }
-                    for statement in statements {
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    sqlx::query(Core::sql(&q.record_version))
-                        .bind(*version)
-                        .bind(crate::store::sql::to_db(system_secs()))
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Ok::<_, sqlx::Error>(())
-            }
-            .await;
-            let released = sqlx::query("SELECT RELEASE_LOCK(?)")
-                .bind(&lock)
-                .execute(&mut *conn)
-                .await;
-            if released.is_err() {
-                // The lock lives as long as the connection: end it rather than
-                // hand a locked connection back to the pool.
-                let _ = conn.detach().close().await;
-            }
-            result?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &MySqlPool {
-        &self.pool
-    }
-
-    /// Writers need no queue here: row locks order them.
-    async fn writer(&self) {}
-
-    /// The store's table names.
-    pub fn table_names(&self) -> &TableNames {
-        &self.core.tables
+    async fn unlock_migrations(conn: &mut MySqlConnection, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }
 
-impl_sql_token_store!(MySqlStore);
+impl RowsAffected for MySqlQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}

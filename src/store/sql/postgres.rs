@@ -1,16 +1,16 @@
-//! [`PgStore`]: the token store on PostgreSQL (feature `postgres`).
+//! [`PgStore`]: the token store on PostgreSQL (feature `postgres`), and the
+//! PostgreSQL `Dialect`: its statements (`$1` placeholders), retryable errors,
+//! migration lock and pool.
 
-use std::fmt;
-use std::str::FromStr;
-use std::time::Duration;
+use sqlx::SqlStr;
+use sqlx::error::DatabaseError;
+use sqlx::postgres::{PgConnection, PgPool, PgQueryResult, Postgres};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-
-use crate::clock::system_secs;
-use crate::error::{ConfigError, StoreError};
-use crate::store::sql::{
-    Core, Dialect, SqlStoreOptions, TableNames, TxError, impl_sql_token_store,
-};
+use super::dialect::Dialect;
+use super::driver::{RowsAffected, trusted};
+use super::statements::{Quoted, Statements};
+use super::store::{SqlStore, TxError, server_pool};
+use crate::error::StoreError;
 
 /// A [`TokenStore`](crate::TokenStore) in PostgreSQL, shared by every instance of an app.
 ///
@@ -26,110 +26,114 @@ use crate::store::sql::{
 /// store.migrate().await.unwrap();
 /// # }
 /// ```
-pub struct PgStore {
-    pool: PgPool,
-    core: Core,
-}
+pub type PgStore = SqlStore<Postgres>;
 
-impl fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore")
-            .field("tables", &self.core.tables)
-            .finish_non_exhaustive()
-    }
-}
+impl Dialect for Postgres {
+    const STORE: &'static str = "PgStore";
+    const BEGIN: SqlStr = SqlStr::from_static("BEGIN");
+    const ONE_WRITER: bool = false;
+    const NATIVE_UUID: bool = true;
+    const MIGRATIONS: &'static [(i64, &'static str)] =
+        &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+    const QUOTE: char = '"';
 
-impl PgStore {
-    /// A store on `pool` with the default options (tables prefixed `jwt_auth_`).
-    pub fn new(pool: PgPool) -> Self {
-        PgStore {
-            pool,
-            core: Core::new(Dialect::Postgres, SqlStoreOptions::default()),
+    fn statements(n: &Quoted, purge_batch: u32) -> Statements {
+        let (s, t, c, v) = (&n.sessions, &n.tokens, &n.cutoffs, &n.versions);
+        let ids = (1..=purge_batch)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Statements {
+            insert_session: trusted(format!(
+                "INSERT INTO {s} (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti, label) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )),
+            insert_token: trusted(format!(
+                "INSERT INTO {t} (jti, session_id, parent_jti, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+            )),
+            lock_session: trusted(format!(
+                "SELECT user_id, revoked_at, expires_at, live_jti, live_parent FROM {s} \
+                 WHERE session_id = $1 FOR UPDATE"
+            )),
+            // No lock of its own: READ COMMITTED takes each statement's snapshot,
+            // and this one's is taken after the session lock was granted.
+            read_token: trusted(format!(
+                "SELECT used_at, expires_at FROM {t} WHERE jti = $1 AND session_id = $2"
+            )),
+            mark_used: trusted(format!(
+                "UPDATE {t} SET used_at = $1, successor_jti = $2 \
+                 WHERE jti = $3 AND session_id = $4 AND used_at IS NULL"
+            )),
+            move_live: trusted(format!(
+                "UPDATE {s} SET live_jti = $1, live_parent = $2, last_rotated_at = $3 \
+                 WHERE session_id = $4 AND revoked_at IS NULL"
+            )),
+            revoke_session: trusted(format!(
+                "UPDATE {s} SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL"
+            )),
+            // state::next_cutoff: the cutoff only moves forward.
+            upsert_cutoff: trusted(format!(
+                "INSERT INTO {c} (user_id, cutoff) VALUES ($1, $2) \
+                 ON CONFLICT (user_id) DO UPDATE SET cutoff = GREATEST({c}.cutoff, EXCLUDED.cutoff)"
+            )),
+            revoke_user: trusted(format!(
+                "UPDATE {s} SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
+            )),
+            read_revocation: trusted(format!(
+                "SELECT s.user_id, s.revoked_at, c.cutoff FROM {s} s \
+                 LEFT JOIN {c} c ON c.user_id = s.user_id WHERE s.session_id = $1"
+            )),
+            list_sessions: trusted(format!(
+                "SELECT s.user_id, s.revoked_at, s.expires_at, s.live_jti, s.live_parent, \
+                 t.used_at, t.expires_at, s.session_id, s.created_at, s.last_rotated_at, s.label \
+                 FROM {s} s LEFT JOIN {t} t ON t.jti = s.live_jti \
+                 WHERE s.user_id = $1 ORDER BY s.created_at, s.session_id"
+            )),
+            // state::session_purgeable: now >= expires_at.
+            purge_pick_sessions: trusted(format!(
+                "SELECT session_id FROM {s} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE"
+            )),
+            purge_tokens_of: trusted(format!("DELETE FROM {t} WHERE session_id IN ({ids})")),
+            purge_sessions: trusted(format!("DELETE FROM {s} WHERE session_id IN ({ids})")),
+            // state::token_purgeable: unused, and now >= expires_at.
+            purge_tokens: trusted(format!(
+                "DELETE FROM {t} WHERE jti IN \
+                 (SELECT jti FROM {t} WHERE used_at IS NULL AND expires_at <= $1 LIMIT $2)"
+            )),
+            create_versions: trusted(format!(
+                "CREATE TABLE IF NOT EXISTS {v} (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)"
+            )),
+            applied_versions: trusted(format!("SELECT version FROM {v}")),
+            record_version: trusted(format!(
+                "INSERT INTO {v} (version, applied_at) VALUES ($1, $2)"
+            )),
         }
     }
 
-    /// A store on `pool` with `options`; an invalid table prefix or limit is an error.
-    pub fn with_options(pool: PgPool, options: SqlStoreOptions) -> Result<Self, ConfigError> {
-        Ok(PgStore {
-            pool,
-            core: Core::checked(Dialect::Postgres, options)?,
-        })
+    fn user_lookup(table: &str, id: &str, active: Option<&str>) -> String {
+        match active {
+            Some(a) => format!("SELECT (CAST({a} AS INTEGER) <> 0) FROM {table} WHERE {id} = $1"),
+            None => format!("SELECT 1 FROM {table} WHERE {id} = $1"),
+        }
     }
 
-    /// Connects to `url` with a pool of up to 16 connections and a 3 s acquire
-    /// timeout (a database that is down answers 503 quickly). The tables are not
-    /// created: call [`PgStore::migrate`].
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, SqlStoreOptions::default()).await
+    fn is_retryable(err: &dyn DatabaseError) -> bool {
+        // serialization_failure, deadlock_detected, lock_not_available
+        matches!(err.code().as_deref(), Some("40001" | "40P01" | "55P03"))
     }
 
-    /// [`PgStore::connect`] with options.
-    pub async fn connect_with(url: &str, options: SqlStoreOptions) -> Result<Self, StoreError> {
-        let core = Core::checked(Dialect::Postgres, options)
-            .map_err(|e| StoreError::with_source("invalid SQL store options", e))?;
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::with_source("invalid PostgreSQL URL", e))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::with_source("cannot connect to PostgreSQL", e))?;
-        Ok(PgStore { pool, core })
+    async fn open(url: &str) -> Result<PgPool, StoreError> {
+        server_pool(url, "PostgreSQL").await
     }
 
-    /// Creates or upgrades the store's tables; idempotent, and safe to run from
-    /// several instances at once (one transaction under an advisory lock named
-    /// after the table prefix; PostgreSQL's DDL is transactional).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let core = &self.core;
-        let q = &core.q;
-        let migrations = core.migrations();
-        let lock = lock_id(&core.lock_key());
-        core.run("migrate", || async {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(lock)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::raw_sql(Core::sql(&q.create_versions))
-                .execute(&mut *tx)
-                .await?;
-            let applied: Vec<i64> = sqlx::query_scalar(Core::sql(&q.applied_versions))
-                .fetch_all(&mut *tx)
-                .await?;
-            for (version, statements) in &migrations {
-                if applied.contains(version) {
-                    continue;
-                }
-                for statement in statements {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(Core::sql(&q.record_version))
-                    .bind(*version)
-                    .bind(crate::store::sql::to_db(system_secs()))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, TxError>(())
-        })
-        .await
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Writers need no queue here: row locks order them.
-    async fn writer(&self) {}
-
-    /// The store's table names.
-    pub fn table_names(&self) -> &TableNames {
-        &self.core.tables
+    /// An advisory lock, released when the transaction ends (PostgreSQL's DDL
+    /// is transactional: the whole migration commits or none of it).
+    async fn lock_migrations(conn: &mut PgConnection, key: &str) -> Result<(), TxError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_id(key))
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }
 
@@ -141,4 +145,8 @@ fn lock_id(key: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-impl_sql_token_store!(PgStore);
+impl RowsAffected for PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}

@@ -1,16 +1,22 @@
-//! [`SqliteStore`]: the token store on an embedded SQLite database (feature `sqlite`).
+//! [`SqliteStore`]: the token store on an embedded SQLite database (feature
+//! `sqlite`), and the SQLite `Dialect`: its statements (`?` placeholders),
+//! retryable errors, write lock and pool.
 
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-
-use crate::clock::system_secs;
-use crate::error::{ConfigError, StoreError};
-use crate::store::sql::{
-    Core, Dialect, SqlStoreOptions, TableNames, TxError, impl_sql_token_store,
+use sqlx::SqlStr;
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteQueryResult,
 };
+
+use super::dialect::Dialect;
+use super::driver::{RowsAffected, trusted};
+use super::statements::{Differing, Quoted, Statements};
+use super::store::{SqlStore, TxError};
+use crate::error::StoreError;
 
 /// A [`TokenStore`](crate::TokenStore) in SQLite, for single-host apps.
 ///
@@ -26,57 +32,56 @@ use crate::store::sql::{
 /// assert!(store.is_revoked(uuid::Uuid::new_v4(), "alice", 0).await.unwrap(), "unknown sessions are revoked");
 /// # }
 /// ```
-pub struct SqliteStore {
-    pool: SqlitePool,
-    core: Core,
-    /// SQLite has one writer at a time: this process's writers queue here
-    /// instead of polling the database's busy handler (other processes still
-    /// meet the busy timeout).
-    writers: tokio::sync::Mutex<()>,
-}
+pub type SqliteStore = SqlStore<Sqlite>;
 
-impl fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("tables", &self.core.tables)
-            .finish_non_exhaustive()
-    }
-}
+impl Dialect for Sqlite {
+    const STORE: &'static str = "SqliteStore";
+    const BEGIN: SqlStr = SqlStr::from_static("BEGIN IMMEDIATE");
+    const ONE_WRITER: bool = true;
+    const NATIVE_UUID: bool = false;
+    const MIGRATIONS: &'static [(i64, &'static str)] =
+        &[(1, include_str!("migrations/sqlite/0001_initial.sql"))];
+    const QUOTE: char = '"';
 
-impl SqliteStore {
-    /// A store on `pool` with the default options (tables prefixed `jwt_auth_`).
-    ///
-    /// The pool should enable foreign keys (sqlx's default) and a busy timeout;
-    /// [`SqliteStore::connect`] builds one with WAL and sensible limits.
-    pub fn new(pool: SqlitePool) -> Self {
-        SqliteStore {
-            pool,
-            core: Core::new(Dialect::Sqlite, SqlStoreOptions::default()),
-            writers: Default::default(),
-        }
-    }
-
-    /// A store on `pool` with `options`; an invalid table prefix or limit is an error.
-    pub fn with_options(pool: SqlitePool, options: SqlStoreOptions) -> Result<Self, ConfigError> {
-        Ok(SqliteStore {
-            pool,
-            core: Core::checked(Dialect::Sqlite, options)?,
-            writers: Default::default(),
-        })
-    }
-
-    /// Opens (creating if missing) the database at `url` (`sqlite://path.db`,
-    /// `sqlite::memory:`, `sqlite:file:name?mode=memory&cache=shared`) with a pool
-    /// of 8 connections, WAL journaling, a 5 s busy timeout and foreign keys on.
-    /// The tables are not created: call [`SqliteStore::migrate`].
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, SqlStoreOptions::default()).await
+    /// The text SQLite shares with MySQL, and its own: no row locks (the write
+    /// lock taken by `BEGIN IMMEDIATE` orders every writer) and no `LIMIT` on
+    /// `DELETE`.
+    fn statements(n: &Quoted, purge_batch: u32) -> Statements {
+        let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
+        let differing = Differing {
+            lock_session: trusted(format!(
+                "SELECT user_id, revoked_at, expires_at, live_jti, live_parent FROM {s} \
+                 WHERE session_id = ?"
+            )),
+            read_token: trusted(format!(
+                "SELECT used_at, expires_at FROM {t} WHERE jti = ? AND session_id = ?"
+            )),
+            // state::next_cutoff: the cutoff only moves forward.
+            upsert_cutoff: trusted(format!(
+                "INSERT INTO {c} (user_id, cutoff) VALUES (?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET cutoff = MAX(cutoff, excluded.cutoff)"
+            )),
+            // state::session_purgeable: now >= expires_at.
+            purge_pick_sessions: trusted(format!(
+                "SELECT session_id FROM {s} WHERE expires_at <= ? LIMIT ?"
+            )),
+            // state::token_purgeable: unused, and now >= expires_at.
+            purge_tokens: trusted(format!(
+                "DELETE FROM {t} WHERE jti IN \
+                 (SELECT jti FROM {t} WHERE used_at IS NULL AND expires_at <= ? LIMIT ?)"
+            )),
+        };
+        Statements::positional(n, purge_batch, differing)
     }
 
-    /// [`SqliteStore::connect`] with options.
-    pub async fn connect_with(url: &str, options: SqlStoreOptions) -> Result<Self, StoreError> {
-        let core = Core::checked(Dialect::Sqlite, options)
-            .map_err(|e| StoreError::with_source("invalid SQL store options", e))?;
+    fn is_retryable(err: &dyn DatabaseError) -> bool {
+        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes
+        err.code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+    }
+
+    async fn open(url: &str) -> Result<SqlitePool, StoreError> {
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::with_source("invalid SQLite URL", e))?
             .create_if_missing(true)
@@ -104,62 +109,18 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
         let _ = sqlx::Connection::close(first).await;
-        Ok(SqliteStore {
-            pool,
-            core,
-            writers: Default::default(),
-        })
+        Ok(pool)
     }
 
-    /// Creates or upgrades the store's tables; idempotent, and safe to run from
-    /// several processes at once (one transaction holding the write lock).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let core = &self.core;
-        let q = &core.q;
-        let migrations = core.migrations();
-        core.run("migrate", || async {
-            let mut tx = self.pool.begin_with(q.begin).await?;
-            sqlx::raw_sql(Core::sql(&q.create_versions))
-                .execute(&mut *tx)
-                .await?;
-            let applied: Vec<i64> = sqlx::query_scalar(Core::sql(&q.applied_versions))
-                .fetch_all(&mut *tx)
-                .await?;
-            for (version, statements) in &migrations {
-                if applied.contains(version) {
-                    continue;
-                }
-                for statement in statements {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(Core::sql(&q.record_version))
-                    .bind(*version)
-                    .bind(crate::store::sql::to_db(system_secs()))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, TxError>(())
-        })
-        .await
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Held across a write transaction: one writer of this process at a time.
-    async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.writers.lock().await
-    }
-
-    /// The store's table names.
-    pub fn table_names(&self) -> &TableNames {
-        &self.core.tables
+    /// None: `BEGIN IMMEDIATE` holds the database's write lock until the
+    /// migration transaction ends.
+    async fn lock_migrations(_: &mut SqliteConnection, _: &str) -> Result<(), TxError> {
+        Ok(())
     }
 }
 
-impl_sql_token_store!(SqliteStore);
+impl RowsAffected for SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}

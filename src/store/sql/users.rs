@@ -9,13 +9,16 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::{Pool, SqlStr};
 use uuid::Uuid;
 
+use super::dialect::SqlDatabase;
+use super::driver::{Bind as _, Get as _, query, trusted};
+use super::validate_ident;
 use crate::error::{ConfigError, StoreError};
-use crate::store::sql::{Dialect, validate_ident};
 use crate::user::{UserLookup, UserResolver};
 
 /// The SQL type of the id column, chosen by [`SqlUsers`]' `Id` parameter.
@@ -128,7 +131,7 @@ enum Backend {
 /// ```
 pub struct SqlUsers<Id: SqlUserId> {
     backend: Backend,
-    sql: Arc<str>,
+    sql: SqlStr,
     has_active: bool,
     table: String,
     id_column: String,
@@ -208,57 +211,49 @@ impl<Id: SqlUserId> SqlUsersBuilder<Id> {
     /// The resolver on a SQLite pool.
     #[cfg(feature = "sqlite")]
     pub fn sqlite(self, pool: sqlx::SqlitePool) -> Result<SqlUsers<Id>, ConfigError> {
-        self.build(Dialect::Sqlite, Backend::Sqlite(pool))
+        self.build::<sqlx::Sqlite>(Backend::Sqlite(pool))
     }
 
     /// The resolver on a PostgreSQL pool.
     #[cfg(feature = "postgres")]
     pub fn postgres(self, pool: sqlx::PgPool) -> Result<SqlUsers<Id>, ConfigError> {
-        self.build(Dialect::Postgres, Backend::Postgres(pool))
+        self.build::<sqlx::Postgres>(Backend::Postgres(pool))
     }
 
     /// The resolver on a MySQL or MariaDB pool.
     #[cfg(feature = "mysql")]
     pub fn mysql(self, pool: sqlx::MySqlPool) -> Result<SqlUsers<Id>, ConfigError> {
-        self.build(Dialect::MySql, Backend::MySql(pool))
+        self.build::<sqlx::MySql>(Backend::MySql(pool))
     }
 
     #[cfg_attr(
         not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
         allow(dead_code)
     )]
-    fn build(self, d: Dialect, backend: Backend) -> Result<SqlUsers<Id>, ConfigError> {
+    fn build<DB: SqlDatabase>(self, backend: Backend) -> Result<SqlUsers<Id>, ConfigError> {
         let mut parts = self.table.split('.');
         let table = match (parts.next(), parts.next(), parts.next()) {
             (Some(t), None, _) => {
                 validate_ident(t)?;
-                d.quote(t)
+                DB::quote(t)
             }
             (Some(schema), Some(t), None) => {
                 validate_ident(schema)
                     .and_then(|()| validate_ident(t))
                     .map_err(|_| ConfigError::BadName(self.table.clone()))?;
-                format!("{}.{}", d.quote(schema), d.quote(t))
+                format!("{}.{}", DB::quote(schema), DB::quote(t))
             }
             _ => return Err(ConfigError::BadName(self.table.clone())),
         };
         validate_ident(&self.id_column)?;
-        let id = d.quote(&self.id_column);
-        let select = match &self.active_column {
-            Some(a) => {
-                validate_ident(a)?;
-                let a = d.quote(a);
-                match d {
-                    Dialect::Postgres => format!("(CAST({a} AS INTEGER) <> 0)"),
-                    Dialect::Sqlite | Dialect::MySql => format!("({a} <> 0)"),
-                }
-            }
-            None => "1".to_owned(),
+        let active = match &self.active_column {
+            Some(a) => Some(validate_ident(a).map(|()| DB::quote(a))?),
+            None => None,
         };
-        let sql = d.placeholders(&format!("SELECT {select} FROM {table} WHERE {id} = $1"));
+        let id = DB::quote(&self.id_column);
         Ok(SqlUsers {
             backend,
-            sql: sql.into(),
+            sql: trusted(DB::user_lookup(&table, &id, active.as_deref())),
             has_active: self.active_column.is_some(),
             table: self.table,
             id_column: self.id_column,
@@ -267,98 +262,75 @@ impl<Id: SqlUserId> SqlUsersBuilder<Id> {
     }
 }
 
-/// Binds an id with the column's type: a native UUID on PostgreSQL, its
-/// hyphenated text elsewhere; integers as `BIGINT`; text as text.
-macro_rules! bind_id {
-    ($query:expr, $value:expr, $uuid:expr) => {
-        match $value {
-            IdValue::Uuid(u) => $query.bind($uuid(u)),
-            IdValue::Integer(i) => $query.bind(i),
-            IdValue::Text(t) => $query.bind(t.to_owned()),
-        }
-    };
-}
-
 #[async_trait]
 impl<Id: SqlUserId> UserResolver for SqlUsers<Id> {
     type Id = Id;
     type User = Id;
 
     async fn resolve(&self, id: &Id) -> Result<UserLookup<Id>, StoreError> {
-        #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-        {
-            let _ = id;
-            Err(StoreError::new("built without a SQL database feature"))
+        Ok(match self.find(id.id_value()).await? {
+            None => UserLookup::Missing,
+            Some(Some(true)) => UserLookup::Active(id.clone()),
+            Some(_) => UserLookup::Inactive,
+        })
+    }
+}
+
+impl<Id: SqlUserId> SqlUsers<Id> {
+    /// [`lookup`] on the database the resolver was built for.
+    async fn find(&self, value: IdValue<'_>) -> Result<Option<Option<bool>>, StoreError> {
+        let (sql, has_active) = (&self.sql, self.has_active);
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(pool) => lookup(pool, sql, value, has_active).await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => lookup(pool, sql, value, has_active).await,
+            #[cfg(feature = "mysql")]
+            Backend::MySql(pool) => lookup(pool, sql, value, has_active).await,
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+            Backend::None => {
+                let _ = (sql, value, has_active);
+                Err(StoreError::new("built without a SQL database feature"))
+            }
         }
-        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-        {
-            let sql = sqlx::AssertSqlSafe(self.sql.clone());
-            let value = id.id_value();
-            let fail = |e: sqlx::Error| StoreError::with_source("user lookup failed", e);
-            let found: Option<Option<bool>> = if self.has_active {
-                match &self.backend {
-                    #[cfg(feature = "sqlite")]
-                    Backend::Sqlite(pool) => {
-                        let q = sqlx::query_scalar(sql);
-                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                            .fetch_optional(pool)
-                            .await
-                            .map_err(fail)?
-                    }
-                    #[cfg(feature = "postgres")]
-                    Backend::Postgres(pool) => {
-                        let q = sqlx::query_scalar(sql);
-                        bind_id!(q, value, |u: Uuid| u)
-                            .fetch_optional(pool)
-                            .await
-                            .map_err(fail)?
-                    }
-                    #[cfg(feature = "mysql")]
-                    Backend::MySql(pool) => {
-                        let q = sqlx::query_scalar(sql);
-                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                            .fetch_optional(pool)
-                            .await
-                            .map_err(fail)?
-                    }
-                }
-            } else {
-                let present = match &self.backend {
-                    #[cfg(feature = "sqlite")]
-                    Backend::Sqlite(pool) => {
-                        let q = sqlx::query(sql);
-                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                            .fetch_optional(pool)
-                            .await
-                            .map_err(fail)?
-                            .is_some()
-                    }
-                    #[cfg(feature = "postgres")]
-                    Backend::Postgres(pool) => {
-                        let q = sqlx::query(sql);
-                        bind_id!(q, value, |u: Uuid| u)
-                            .fetch_optional(pool)
-                            .await
-                            .map_err(fail)?
-                            .is_some()
-                    }
-                    #[cfg(feature = "mysql")]
-                    Backend::MySql(pool) => {
-                        let q = sqlx::query(sql);
-                        bind_id!(q, value, |u: Uuid| u.hyphenated().to_string())
-                            .fetch_optional(pool)
-                            .await
-                            .map_err(fail)?
-                            .is_some()
-                    }
-                };
-                present.then_some(Some(true))
-            };
-            Ok(match found {
-                None => UserLookup::Missing,
-                Some(Some(true)) => UserLookup::Active(id.clone()),
-                Some(_) => UserLookup::Inactive,
-            })
+    }
+}
+
+/// Looks the id `value` up with `sql` on `pool`: `None` when no row has it;
+/// else whether the user is active (NULL: `Some(None)`), or `Some(Some(true))`
+/// when there is no "active" column.
+async fn lookup<DB: SqlDatabase>(
+    pool: &Pool<DB>,
+    sql: &SqlStr,
+    value: IdValue<'_>,
+    has_active: bool,
+) -> Result<Option<Option<bool>>, StoreError> {
+    let found = async {
+        let mut conn = pool.acquire().await?;
+        let row = bind_id(query::<DB>(sql), value)
+            .fetch_optional(DB::conn(&mut conn))
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) if has_active => Ok(Some(row.col(0)?)),
+            Some(_) => Ok(Some(Some(true))),
         }
+    };
+    found
+        .await
+        .map_err(|e: sqlx::Error| StoreError::with_source("user lookup failed", e))
+}
+
+/// Binds an id with the column's type: a native UUID on PostgreSQL, its
+/// hyphenated text elsewhere; integers as `BIGINT`; text as text.
+fn bind_id<DB: SqlDatabase>(
+    q: Query<'static, DB, DB::Arguments>,
+    value: IdValue<'_>,
+) -> Query<'static, DB, DB::Arguments> {
+    match value {
+        IdValue::Uuid(u) if DB::NATIVE_UUID => q.arg(u),
+        IdValue::Uuid(u) => q.arg(u.hyphenated().to_string()),
+        IdValue::Integer(i) => q.arg(i),
+        IdValue::Text(t) => q.arg(t.to_owned()),
     }
 }

@@ -1,0 +1,115 @@
+//! [`Dialect`]: everything the SQL store does differently on PostgreSQL, MySQL
+//! and SQLite, as one trait implemented in `postgres.rs`, `mysql.rs` and
+//! `sqlite.rs`; and [`SqlDatabase`], its public, sealed name.
+//!
+//! The store's logic (transactions, rotation, purge, migrations) is written once,
+//! generic over the dialect, in `store.rs`, `token_store.rs` and `migrate.rs`;
+//! a dialect only supplies text, constants and the few calls that have no
+//! common form (a pool's settings, a migration lock, a retryable error code).
+
+// Sealed: public in name only, so that the public `SqlDatabase` can extend it.
+#![allow(unreachable_pub)]
+
+use std::future::Future;
+
+use sqlx::error::DatabaseError;
+use sqlx::{Pool, SqlStr};
+use uuid::Uuid;
+
+use super::driver::{Column, Driver};
+use super::statements::{Quoted, Statements};
+use super::store::TxError;
+use crate::error::StoreError;
+
+/// What differs between the databases the SQL store runs on; and the value
+/// types each binds and reads back: ids, optional ids, times, optional times,
+/// user ids, labels and "active" flags.
+pub trait Dialect:
+    Driver
+    + Column<Uuid>
+    + Column<Option<Uuid>>
+    + Column<i64>
+    + Column<Option<i64>>
+    + Column<String>
+    + Column<Option<String>>
+    + Column<Option<bool>>
+    + Sync
+{
+    /// The store's name, as its `Debug` output shows it.
+    const STORE: &'static str;
+
+    /// The statement that opens a transaction. SQLite takes its write lock at
+    /// once (`BEGIN IMMEDIATE`), so two rotations never both read before one
+    /// writes.
+    const BEGIN: SqlStr;
+
+    /// Whether this process's writers queue on one lock before they open a
+    /// transaction: SQLite has one writer at a time, and a queue beats polling
+    /// the busy handler. Databases with row locks order writers themselves.
+    const ONE_WRITER: bool;
+
+    /// Whether a UUID id column of the app's users table is a native UUID
+    /// (PostgreSQL) rather than the UUID's hyphenated text.
+    const NATIVE_UUID: bool;
+
+    /// The schema migrations, by version; `{p}` stands for the table prefix.
+    const MIGRATIONS: &'static [(i64, &'static str)];
+
+    /// The character that quotes identifiers.
+    const QUOTE: char;
+
+    /// The store's statements on the tables `n`, with purge batches of
+    /// `purge_batch` rows.
+    fn statements(n: &Quoted, purge_batch: u32) -> Statements;
+
+    /// The [`SqlUsers`](super::SqlUsers) lookup: `id` bound; selects whether the
+    /// user is active (`active`'s value), or 1 when there is no such column.
+    /// This is the text MySQL and SQLite share; PostgreSQL has its own.
+    fn user_lookup(table: &str, id: &str, active: Option<&str>) -> String {
+        match active {
+            Some(a) => format!("SELECT ({a} <> 0) FROM {table} WHERE {id} = ?"),
+            None => format!("SELECT 1 FROM {table} WHERE {id} = ?"),
+        }
+    }
+
+    /// Whether a transaction that failed with `err` lost a race (serialization
+    /// failure, deadlock, busy database) and may simply run again.
+    fn is_retryable(err: &dyn DatabaseError) -> bool;
+
+    /// A pool on `url`, with the settings [`SqlStore::connect`](super::SqlStore::connect)
+    /// documents.
+    fn open(url: &str) -> impl Future<Output = Result<Pool<Self>, StoreError>> + Send;
+
+    /// Takes the migration lock, first thing in the migration transaction: only
+    /// one instance migrates at a time.
+    fn lock_migrations(
+        conn: &mut Self::Connection,
+        key: &str,
+    ) -> impl Future<Output = Result<(), TxError>> + Send;
+
+    /// Releases the migration lock if it outlives the transaction (once the
+    /// transaction ended, committed or not). Nothing to do unless a dialect
+    /// says so: a lock taken in the transaction ended with it.
+    fn unlock_migrations(
+        conn: &mut Self::Connection,
+        key: &str,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = (conn, key);
+        std::future::ready(Ok(()))
+    }
+
+    /// Quotes a name already checked by [`validate_ident`](super::validate_ident).
+    fn quote(ident: &str) -> String {
+        let q = Self::QUOTE;
+        format!("{q}{ident}{q}")
+    }
+}
+
+/// A database a [`SqlStore`](super::SqlStore) runs on: sqlx's
+/// [`Postgres`](sqlx::Postgres) (feature `postgres`), [`MySql`](sqlx::MySql)
+/// (`mysql`, MySQL 8 and MariaDB 10.5+) or [`Sqlite`](sqlx::Sqlite) (`sqlite`).
+///
+/// Sealed: implemented by the crate for those three only.
+pub trait SqlDatabase: Dialect {}
+
+impl<DB: Dialect> SqlDatabase for DB {}

@@ -1,0 +1,99 @@
+//! The SQL store's one migration runner, for every database: the schema files
+//! of `migrations/<database>/`, rendered for the store's table prefix, applied
+//! in one transaction under the database's migration lock, each version once.
+
+use sqlx::{Connection as _, SqlStr};
+
+use super::dialect::SqlDatabase;
+use super::driver::{Bind as _, Get as _, query, trusted};
+use super::store::{SqlStore, TxError};
+use super::to_db;
+use crate::clock::system_secs;
+use crate::error::StoreError;
+
+/// A schema version and its statements.
+type Migration = (i64, Vec<SqlStr>);
+
+impl<DB: SqlDatabase> SqlStore<DB> {
+    /// Creates or upgrades the store's tables; idempotent, and safe to run from
+    /// several instances at once: one transaction under a lock named after the
+    /// table prefix (PostgreSQL: an advisory transaction lock; MySQL: a named
+    /// lock, `GET_LOCK`, held while it runs, as MySQL's DDL is not transactional;
+    /// SQLite: the write lock of `BEGIN IMMEDIATE`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = render(DB::MIGRATIONS, self.options.get_table_prefix());
+        let key = format!("tower_jwt_auth:{}", self.options.get_table_prefix());
+        self.run("migrate", || async {
+            let mut conn = self.pool.acquire().await?;
+            let applied = self.apply_migrations(&mut conn, &migrations, &key).await;
+            if DB::unlock_migrations(&mut conn, &key).await.is_err() {
+                // The lock lives as long as the connection: end it rather than
+                // hand a locked connection back to the pool.
+                let _ = conn.detach().close().await;
+            }
+            applied
+        })
+        .await
+    }
+
+    /// Applies the `migrations` not yet recorded, on `conn`, in one transaction.
+    async fn apply_migrations(
+        &self,
+        conn: &mut DB::Connection,
+        migrations: &[Migration],
+        key: &str,
+    ) -> Result<(), TxError> {
+        let mut tx = conn.begin_with(DB::BEGIN).await?;
+        DB::lock_migrations(&mut tx, key).await?;
+        sqlx::raw_sql(self.sql.create_versions.clone())
+            .execute(DB::conn(&mut tx))
+            .await?;
+        let applied = query::<DB>(&self.sql.applied_versions)
+            .fetch_all(DB::conn(&mut tx))
+            .await?
+            .iter()
+            .map(|row| row.col(0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        for (version, statements) in migrations {
+            if applied.contains(version) {
+                continue;
+            }
+            for statement in statements {
+                sqlx::raw_sql(statement.clone())
+                    .execute(DB::conn(&mut tx))
+                    .await?;
+            }
+            query::<DB>(&self.sql.record_version)
+                .arg(*version)
+                .arg(to_db(system_secs()))
+                .execute(DB::conn(&mut tx))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The migration files rendered for `prefix` (`{p}` in them), split into
+/// statements, without comments.
+pub(super) fn render(files: &[(i64, &'static str)], prefix: &str) -> Vec<Migration> {
+    files
+        .iter()
+        .map(|(version, text)| (*version, statements(&text.replace("{p}", prefix))))
+        .collect()
+}
+
+/// The statements of one migration file: split at `;`, `--` lines dropped.
+fn statements(text: &str) -> Vec<SqlStr> {
+    text.split(';')
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(trusted)
+        .collect()
+}
