@@ -70,11 +70,14 @@ pub enum EventKind {
     PairIssued,
     /// A refresh token was exchanged for a new pair.
     Rotated {
-        /// The exchange was a second one within the reuse grace window.
-        within_grace: bool,
+        /// The token had been used moments before, within the reuse window, and
+        /// its successor was never used: the same successor was answered again
+        /// (a retry after a lost answer, or two tabs at once), nothing rotated.
+        redelivered: bool,
     },
-    /// A refresh token that was already used was presented again, outside any
-    /// grace window: the whole session is now revoked. Whoever holds the
+    /// A refresh token that was already used was presented again, outside the
+    /// reuse window or after its successor was used: the whole session is now
+    /// revoked. Whoever holds the
     /// session's tokens (the user or a thief) must log in again; this is the
     /// signal of a stolen token.
     ReuseDetected,
@@ -94,8 +97,9 @@ pub enum EventKind {
     SlidingIssued,
     /// A sliding token was renewed.
     SlidingRenewed {
-        /// The renewal was a second one within the reuse grace window.
-        within_grace: bool,
+        /// The renewal answered the same successor again, within the reuse
+        /// window (nothing rotated).
+        redelivered: bool,
     },
 }
 
@@ -295,8 +299,8 @@ pub(crate) fn trace(kind: &EventKind, user_id: &str, session_id: Option<Uuid>) {
         EventKind::PairIssued => {
             tracing::debug!(target: T, user_id, session_id = sid, "session started")
         }
-        EventKind::Rotated { within_grace } => tracing::debug!(
-            target: T, user_id, session_id = sid, within_grace, "refresh token rotated"
+        EventKind::Rotated { redelivered } => tracing::debug!(
+            target: T, user_id, session_id = sid, redelivered, "refresh token rotated"
         ),
         EventKind::SessionRevoked => {
             tracing::debug!(target: T, user_id, session_id = sid, "session revoked")
@@ -307,8 +311,8 @@ pub(crate) fn trace(kind: &EventKind, user_id: &str, session_id: Option<Uuid>) {
         EventKind::SlidingIssued => {
             tracing::debug!(target: T, user_id, session_id = sid, "sliding session started")
         }
-        EventKind::SlidingRenewed { within_grace } => tracing::debug!(
-            target: T, user_id, session_id = sid, within_grace, "sliding token renewed"
+        EventKind::SlidingRenewed { redelivered } => tracing::debug!(
+            target: T, user_id, session_id = sid, redelivered, "sliding token renewed"
         ),
     }
 }

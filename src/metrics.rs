@@ -4,7 +4,7 @@
 //! | name | kind | labels |
 //! | --- | --- | --- |
 //! | `tower_jwt_auth_validations_total` | counter | `outcome`: `accepted`, `anonymous` (optional route, no token), or the refusal reason (`missing_token`, `expired`, `signature`, `revoked`, `user_inactive`, `store_unavailable`, `invalid_request`...) |
-//! | `tower_jwt_auth_rotations_total` | counter | `outcome`: `rotated`, `rotated_within_grace`, `reuse_detected`, `revoked`, `expired`, `unknown`, `invalid_token`, `user_refused`, `claims_refused`, `claims_unavailable`, `store_unavailable`, `issue_failed` |
+//! | `tower_jwt_auth_rotations_total` | counter | `outcome`: `rotated`, `redelivered`, `reuse_detected`, `revoked`, `expired`, `unknown`, `invalid_token`, `user_refused`, `claims_refused`, `claims_unavailable`, `store_unavailable`, `issue_failed` |
 //! | `tower_jwt_auth_store_call_seconds` | histogram | `op`: the [`TokenStore`](crate::TokenStore) method (`create_session`, `rotate`, `revoke_session`, `revoke_user`, `is_revoked`, `list_sessions`, `purge_expired`) |
 //! | `tower_jwt_auth_store_errors_total` | counter | `op` |
 //! | `tower_jwt_auth_purged_rows_total` | counter | |
@@ -158,7 +158,7 @@ pub(crate) fn validation_refused(e: &AuthError) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rotation {
     Rotated,
-    RotatedWithinGrace,
+    Redelivered,
     ReuseDetected,
     Revoked,
     Expired,
@@ -176,7 +176,7 @@ impl Rotation {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Rotation::Rotated => "rotated",
-            Rotation::RotatedWithinGrace => "rotated_within_grace",
+            Rotation::Redelivered => "redelivered",
             Rotation::ReuseDetected => "reuse_detected",
             Rotation::Revoked => "revoked",
             Rotation::Expired => "expired",
@@ -201,7 +201,7 @@ pub(crate) fn rotation(outcome: Rotation) {
         outcome.label(),
         [
             "rotated",
-            "rotated_within_grace",
+            "redelivered",
             "reuse_detected",
             "revoked",
             "expired",
@@ -359,6 +359,6 @@ mod tests {
         ] {
             assert!(!refusal_label(&e).is_empty());
         }
-        assert_eq!(Rotation::RotatedWithinGrace.label(), "rotated_within_grace");
+        assert_eq!(Rotation::Redelivered.label(), "redelivered");
     }
 }

@@ -74,28 +74,28 @@ async fn every_kind_once(b: Backend) {
     assert_eq!(
         next(&mut rx).await.kind,
         EventKind::Rotated {
-            within_grace: false
+            redelivered: false
         }
     );
     // Within the grace window, the predecessor once more.
     let p1b = s.refresh(&p0.refresh).await.unwrap();
     assert_eq!(
         next(&mut rx).await.kind,
-        EventKind::Rotated { within_grace: true }
+        EventKind::Rotated { redelivered: true }
     );
     // An older generation: reuse, the session is revoked.
     let p2 = s.refresh(&p1b.refresh).await.unwrap();
     assert_eq!(
         next(&mut rx).await.kind,
         EventKind::Rotated {
-            within_grace: false
+            redelivered: false
         }
     );
     let _ = s.refresh(&p2.refresh).await.unwrap();
     assert_eq!(
         next(&mut rx).await.kind,
         EventKind::Rotated {
-            within_grace: false
+            redelivered: false
         }
     );
     assert_eq!(token_err(s.refresh(&p1.refresh).await), TokenError::Reused);
@@ -244,7 +244,7 @@ async fn hook_sees_the_committed_state(b: Backend) {
         wait().await,
         (
             EventKind::Rotated {
-                within_grace: false
+                redelivered: false
             },
             true
         )

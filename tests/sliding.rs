@@ -164,10 +164,10 @@ async fn access_and_renewal(b: Backend) {
             EventKind::ReuseDetected,
             EventKind::SlidingIssued,
             EventKind::SlidingRenewed {
-                within_grace: false
+                redelivered: false
             },
             EventKind::SlidingRenewed {
-                within_grace: false
+                redelivered: false
             },
         ]
     );

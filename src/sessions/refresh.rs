@@ -152,13 +152,13 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             refused => return Err(self.refused(refused, user_id, session_id)),
         };
         let kind = if sliding {
-            EventKind::SlidingRenewed { within_grace: redelivered }
+            EventKind::SlidingRenewed { redelivered: redelivered }
         } else {
-            EventKind::Rotated { within_grace: redelivered }
+            EventKind::Rotated { redelivered: redelivered }
         };
         self.emit(kind, user_id, Some(session_id));
         let counted = if redelivered {
-            Rotation::RotatedWithinGrace
+            Rotation::Redelivered
         } else {
             Rotation::Rotated
         };
