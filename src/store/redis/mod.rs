@@ -73,7 +73,7 @@ mod store;
 /// [`ConnectionManagerConfig`]: ::redis::aio::ConnectionManagerConfig
 pub use ::redis;
 
-pub use self::builder::{RedisStoreBuilder, default_connection_config};
+pub use self::builder::{DEFAULT_RESPONSE_TIMEOUT, RedisStoreBuilder, default_connection_config};
 pub use self::store::RedisStore;
 
 /// Seconds added to a session's absolute expiry before Redis deletes its keys:

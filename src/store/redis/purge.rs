@@ -4,7 +4,6 @@
 use ::redis::aio::ConnectionManager;
 
 use super::records::corrupt;
-use super::redis_err;
 use super::store::RedisStore;
 use crate::error::StoreError;
 
@@ -22,15 +21,13 @@ impl RedisStore {
         let mut cursor: u64 = 0;
         let mut removed: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                .arg(cursor)
+            let mut scan = ::redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
-                .arg(PURGE_BATCH)
-                .query_async(&mut con)
-                .await
-                .map_err(redis_err)?;
+                .arg(PURGE_BATCH);
+            let (next, keys): (u64, Vec<String>) = self.call(scan.query_async(&mut con)).await?;
             // Only this prefix's session keys: another prefix that starts with this
             // one plus `:s:` would match the pattern too.
             let sessions: Vec<(&str, &str)> = keys
@@ -61,11 +58,8 @@ impl RedisStore {
         for (key, _) in sessions {
             invocation.key(*key);
         }
-        let reply: Vec<String> = invocation
-            .arg(now)
-            .invoke_async(con)
-            .await
-            .map_err(redis_err)?;
+        invocation.arg(now);
+        let reply: Vec<String> = self.call(invocation.invoke_async(con)).await?;
         let (count, gone) = reply.split_first().ok_or_else(corrupt)?;
         let removed = count.parse::<u64>().map_err(|_| corrupt())?;
         let mut srem = ::redis::pipe();
@@ -81,7 +75,7 @@ impl RedisStore {
                 .ignore();
         }
         if !gone.is_empty() {
-            srem.exec_async(con).await.map_err(redis_err)?;
+            self.call(srem.exec_async(con)).await?;
         }
         Ok(removed)
     }

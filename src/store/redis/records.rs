@@ -12,7 +12,8 @@
 //! | `live`, `par` | the live token's `jti`, and the `jti` it replaced (absent before the first rotation) |
 //! | `lexp` | the live token's expiry (removed when a purge removes the live token) |
 //! | `v` | the version, raised by every write a rotation must not miss |
-//! | `cr`, `rot` | when the session was created, and last rotated |
+//! | `cr`, `rot` | when the session was created, and last rotated (seconds) |
+//! | `crm` | when the session was created, in milliseconds: what the user's revoke-all cutoff is compared with (absent in sessions written before it existed: `cr` × 1000) |
 //! | `lbl` | the label, if any |
 //! | `t:{jti}` | one refresh token: `{expires_at}` while unused, `{expires_at}:{used_at}` after |
 
@@ -92,54 +93,83 @@ pub(super) fn token_field(jti: Uuid) -> String {
     format!("t:{}", jti.as_hyphenated())
 }
 
-/// The fields rotation reads, in this order, followed by the token's field.
-pub(super) const SNAPSHOT_FIELDS: [&str; 6] = ["user", "rev", "exp", "live", "par", "v"];
+/// The fields every read of a session's state takes, first and in this order
+/// (see [`session_state`]).
+const SESSION_FIELDS: [&str; 8] = ["user", "rev", "exp", "live", "par", "lexp", "cr", "crm"];
 
 /// The fields the revocation check reads, in this order.
-pub(super) const CHECK_FIELDS: [&str; 2] = ["user", "rev"];
+pub(super) const CHECK_FIELDS: [&str; 4] = ["user", "rev", "cr", "crm"];
 
-/// The fields the session list reads, in this order.
-pub(super) const LISTED_FIELDS: [&str; 9] = [
-    "user", "rev", "exp", "live", "par", "lexp", "cr", "rot", "lbl",
-];
+/// The `HMGET` arguments of a rotation's read of session `key`: the session's
+/// state, its version, then the presented token's field.
+pub(super) fn snapshot_args(key: &str, jti: Uuid) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("HMGET");
+    cmd.arg(key)
+        .arg(&SESSION_FIELDS)
+        .arg("v")
+        .arg(token_field(jti));
+    cmd
+}
 
-/// What a rotation reads, in one `HMGET`.
+/// The `HMGET` arguments of the session list's read of session `key`.
+pub(super) fn listed_args(key: &str) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("HMGET");
+    cmd.arg(key).arg(&SESSION_FIELDS).arg(&["rot", "lbl"]);
+    cmd
+}
+
+/// What a rotation reads, in one round trip.
 pub(super) struct Snapshot {
-    /// The session, `None` when Redis has no record of it.
+    /// The session, `None` when Redis has no record of it; its
+    /// `user_cutoff_ms` is the cutoff read with it.
     pub(super) session: Option<SessionState>,
     /// The presented token, `None` when the session has no record of it.
     pub(super) token: Option<TokenState>,
     /// The session's version (empty when there is no session).
     pub(super) version: String,
+    /// The user's cutoff as read (empty when there is none): the script that
+    /// applies the decision checks it is still this.
+    pub(super) cutoff: String,
 }
 
-/// Reads the reply to `HMGET` of [`SNAPSHOT_FIELDS`] and the token's field.
-pub(super) fn snapshot(reply: Vec<Option<String>>) -> Result<Snapshot, StoreError> {
-    let [user, rev, exp, live, par, version, token] =
-        <[Option<String>; 7]>::try_from(reply).map_err(|_| corrupt())?;
-    let Some(session) = session_state(user, rev, exp, live, par)? else {
+/// Reads the reply to [`snapshot_args`], and the user's cutoff read with it.
+pub(super) fn snapshot(
+    reply: Vec<Option<String>>,
+    cutoff: Option<String>,
+) -> Result<Snapshot, StoreError> {
+    let [.., version, token] = with_tail(&reply, 2)? else {
+        return Err(corrupt());
+    };
+    let cutoff_ms = parse_opt_u64(cutoff.as_deref())?;
+    let Some(session) = session_state(&reply)? else {
         return Ok(Snapshot {
             session: None,
             token: None,
             version: String::new(),
+            cutoff: String::new(),
         });
     };
     let token = token.as_deref().map(parse_token).transpose()?;
     Ok(Snapshot {
-        session: Some(session),
+        session: Some(session.with_user_cutoff_ms(cutoff_ms)),
         token,
-        version: version.ok_or_else(corrupt)?,
+        version: version.clone().ok_or_else(corrupt)?,
+        cutoff: cutoff.unwrap_or_default(),
     })
 }
 
 /// Reads the reply to `HMGET` of [`CHECK_FIELDS`]: `None` when there is no session.
-pub(super) fn session_check(reply: &[Option<String>]) -> Option<SessionCheck<'_>> {
+pub(super) fn session_check(
+    reply: &[Option<String>],
+) -> Result<Option<SessionCheck<'_>>, StoreError> {
     match reply {
-        [Some(user), rev] => Some(SessionCheck {
+        [Some(user), rev, cr, crm] => Ok(Some(SessionCheck {
             user_id: user,
             revoked: is_set(rev.as_deref()),
-        }),
-        _ => None,
+            created_at_ms: created_at_ms(cr.as_deref(), crm.as_deref())?,
+        })),
+        [None, ..] => Ok(None),
+        _ => Err(corrupt()),
     }
 }
 
@@ -153,47 +183,64 @@ pub(super) struct Listed {
     pub(super) info: SessionInfo,
 }
 
-/// Reads the reply to `HMGET` of [`LISTED_FIELDS`] for session `id`: `None` when
-/// there is no session.
+/// Reads the reply to [`listed_args`] for session `id`: `None` when there is
+/// no session.
 pub(super) fn listed(id: Uuid, reply: Vec<Option<String>>) -> Result<Option<Listed>, StoreError> {
-    let [user, rev, exp, live, par, lexp, cr, rot, lbl] =
-        <[Option<String>; 9]>::try_from(reply).map_err(|_| corrupt())?;
-    let Some(state) = session_state(user, rev, exp, live, par)? else {
+    let [.., cr, _, rot, lbl] = with_tail(&reply, 2)? else {
+        return Err(corrupt());
+    };
+    let Some(state) = session_state(&reply)? else {
         return Ok(None);
     };
     // The live token is never used: the script that marks it used moves `live`
     // on in the same step. So its expiry, kept in `lexp`, is all of it the list
     // needs.
-    let live = parse_opt_u64(lexp.as_deref())?.map(|e| TokenState::new(None, e));
-    let info = SessionInfo::new(
-        id,
-        state.user_id.clone(),
-        parse_u64(cr.as_deref())?,
-        state.expires_at,
-    )
-    .with_last_rotated_at(parse_u64(rot.as_deref())?)
-    .with_label(lbl);
+    let live = state.live_expires_at.map(|e| TokenState::new(None, e));
+    let created_at = parse_u64(cr.as_deref())?;
+    let info = SessionInfo::new(id, state.user_id.clone(), created_at, state.expires_at)
+        .with_last_rotated_at(parse_u64(rot.as_deref())?)
+        .with_label(lbl.clone());
     Ok(Some(Listed { state, live, info }))
 }
 
-/// A session's state from its fields: `None` when it has no user (no session).
-fn session_state(
-    user: Option<String>,
-    rev: Option<String>,
-    exp: Option<String>,
-    live: Option<String>,
-    par: Option<String>,
-) -> Result<Option<SessionState>, StoreError> {
+/// `reply`, checked to hold the values of [`SESSION_FIELDS`] and `n` more.
+fn with_tail(reply: &[Option<String>], n: usize) -> Result<&[Option<String>], StoreError> {
+    if reply.len() == SESSION_FIELDS.len() + n {
+        Ok(reply)
+    } else {
+        Err(corrupt())
+    }
+}
+
+/// A session's state from the values of [`SESSION_FIELDS`] that start `reply`:
+/// `None` when it has no user (no session).
+fn session_state(reply: &[Option<String>]) -> Result<Option<SessionState>, StoreError> {
+    let [user, rev, exp, live, par, lexp, cr, crm, ..] = reply else {
+        return Err(corrupt());
+    };
     let Some(user_id) = user else {
         return Ok(None);
     };
-    Ok(Some(SessionState::new(
-        user_id,
-        is_set(rev.as_deref()),
-        parse_u64(exp.as_deref())?,
-        parse_uuid(live.as_deref())?,
-        parse_uuid(par.as_deref())?,
-    )))
+    Ok(Some(
+        SessionState::new(
+            user_id.clone(),
+            is_set(rev.as_deref()),
+            parse_u64(exp.as_deref())?,
+            parse_uuid(live.as_deref())?,
+            parse_uuid(par.as_deref())?,
+        )
+        .with_live_expires_at(parse_opt_u64(lexp.as_deref())?)
+        .with_created_at_ms(created_at_ms(cr.as_deref(), crm.as_deref())?),
+    ))
+}
+
+/// When a session was created, in milliseconds: `crm`, or for a session
+/// written before `crm` existed, `cr` (seconds) × 1000.
+fn created_at_ms(cr: Option<&str>, crm: Option<&str>) -> Result<u64, StoreError> {
+    match crm {
+        Some(ms) => parse_u64(Some(ms)),
+        None => Ok(parse_u64(cr)?.saturating_mul(1000)),
+    }
 }
 
 /// A record Redis holds but this store did not write.

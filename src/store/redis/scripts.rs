@@ -8,13 +8,18 @@ use ::redis::Script;
 /// The `expires_at(key)` Lua function, prepended to the scripts that call it.
 const EXPIRES_AT: &str = include_str!("scripts/expires_at.lua");
 
+/// The `unchanged(session, v, cutoff_key, cut)` Lua function: the check that
+/// a rotation's decision still holds, prepended to the scripts that apply one.
+const UNCHANGED: &str = include_str!("scripts/unchanged.lua");
+
 /// The scripts, hashed once per store.
 pub(super) struct Scripts {
     /// Creates a session (`scripts/create.lua`).
     pub(super) create: Script,
-    /// Applies a rotation at a version (`scripts/rotate.lua`).
+    /// Applies a rotation at a version and cutoff (`scripts/rotate.lua`).
     pub(super) rotate: Script,
-    /// Revokes a session, at a version or any (`scripts/revoke.lua`).
+    /// Revokes a session, at a version and cutoff or at any
+    /// (`scripts/revoke.lua`).
     pub(super) revoke: Script,
     /// Revokes every session of a user and raises their cutoff
     /// (`scripts/revoke_user.lua`).
@@ -31,8 +36,14 @@ impl Scripts {
                 "{EXPIRES_AT}{}",
                 include_str!("scripts/create.lua")
             )),
-            rotate: Script::new(include_str!("scripts/rotate.lua")),
-            revoke: Script::new(include_str!("scripts/revoke.lua")),
+            rotate: Script::new(&format!(
+                "{UNCHANGED}{}",
+                include_str!("scripts/rotate.lua")
+            )),
+            revoke: Script::new(&format!(
+                "{UNCHANGED}{}",
+                include_str!("scripts/revoke.lua")
+            )),
             revoke_user: Script::new(&format!(
                 "{EXPIRES_AT}{}",
                 include_str!("scripts/revoke_user.lua")
