@@ -68,6 +68,23 @@ impl Keys {
         format!("{}:cut:{user}", self.prefix)
     }
 
+    /// The `SCAN` pattern of the cutoff keys. It matches more: see
+    /// [`Keys::user_of_cutoff`].
+    pub(super) fn cutoff_pattern(&self) -> String {
+        format!("{}:cut:*", self.prefix)
+    }
+
+    /// The user whose cutoff `key` is, when it is one of this prefix's cutoff
+    /// keys. A key of another prefix that starts with this one plus `:cut:`
+    /// cannot be told apart (user ids are free-form): keeping prefixes apart is
+    /// the app's part (see [`RedisStoreBuilder::key_prefix`]).
+    ///
+    /// [`RedisStoreBuilder::key_prefix`]: super::RedisStoreBuilder::key_prefix
+    pub(super) fn user_of_cutoff<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.prefix.as_str())?
+            .strip_prefix(":cut:")
+    }
+
     /// The `SCAN` pattern of the session keys. It matches more: see
     /// [`Keys::session_id_in`].
     pub(super) fn session_pattern(&self) -> String {
@@ -294,6 +311,52 @@ mod tests {
     }
 
     #[test]
+    fn creation_time_in_milliseconds() {
+        assert_eq!(created_at_ms(Some("7"), Some("7250")).unwrap(), 7250);
+        // A record written before `crm` existed.
+        assert_eq!(created_at_ms(Some("7"), None).unwrap(), 7000);
+        assert!(created_at_ms(None, None).is_err());
+        let some = |v: &str| Some(v.to_owned());
+        let row = [some("u"), some("0"), some("7"), None];
+        let check = session_check(&row).unwrap().unwrap();
+        assert_eq!(
+            (check.user_id, check.revoked, check.created_at_ms),
+            ("u", false, 7000)
+        );
+        assert!(session_check(&[None, None, None, None]).unwrap().is_none());
+        assert!(session_check(&[some("u")]).is_err());
+    }
+
+    #[test]
+    fn snapshots() {
+        let some = |v: &str| Some(v.to_owned());
+        let (live, par) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut row = vec![
+            some("u"),
+            some("0"),
+            some("100"),
+            some(&live.to_string()),
+            some(&par.to_string()),
+            some("90"),
+            some("5"),
+            some("5500"),
+            some("3"),
+            some("50:20"),
+        ];
+        let snap = snapshot(row.clone(), some("6000")).unwrap();
+        let session = snap.session.unwrap();
+        assert_eq!(session.live_jti, Some(live));
+        assert_eq!(session.live_parent, Some(par));
+        assert_eq!(session.live_expires_at, Some(90));
+        assert_eq!(session.created_at_ms, 5500);
+        assert_eq!(session.user_cutoff_ms, Some(6000));
+        assert_eq!(snap.token, Some(TokenState::new(Some(20), 50)));
+        assert_eq!((snap.version.as_str(), snap.cutoff.as_str()), ("3", "6000"));
+        row.pop();
+        assert!(snapshot(row, None).is_err());
+    }
+
+    #[test]
     fn prefixes() {
         assert!(Keys::new("app:auth").is_ok());
         for bad in ["", "a b", "a*", "a?", "a[b]", "a\\b", &"x".repeat(129)] {
@@ -313,5 +376,8 @@ mod tests {
         assert_eq!(keys.session_id_in(&format!("{key}:x")), None);
         assert_eq!(keys.session_id_in(&format!("app:s:x{key}")), None);
         assert_eq!(Keys::new("ap").unwrap().session_id_in(&key), None);
+        let cut = keys.cutoff("a:b");
+        assert_eq!(keys.user_of_cutoff(&cut), Some("a:b"));
+        assert_eq!(keys.user_of_cutoff(&keys.user("a")), None);
     }
 }

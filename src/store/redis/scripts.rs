@@ -24,8 +24,11 @@ pub(super) struct Scripts {
     /// Revokes every session of a user and raises their cutoff
     /// (`scripts/revoke_user.lua`).
     pub(super) revoke_user: Script,
-    /// Removes what has expired from some sessions (`scripts/purge.lua`).
+    /// Removes what has expired from some sessions, a bounded amount of work
+    /// per call (`scripts/purge.lua`).
     pub(super) purge: Script,
+    /// Deletes a cutoff if it is unchanged (`scripts/purge_cutoff.lua`).
+    pub(super) purge_cutoff: Script,
 }
 
 impl Scripts {
@@ -49,17 +52,19 @@ impl Scripts {
                 include_str!("scripts/revoke_user.lua")
             )),
             purge: Script::new(include_str!("scripts/purge.lua")),
+            purge_cutoff: Script::new(include_str!("scripts/purge_cutoff.lua")),
         }
     }
 
     /// Every script, to load them all.
-    pub(super) fn all(&self) -> [&Script; 5] {
+    pub(super) fn all(&self) -> [&Script; 6] {
         [
             &self.create,
             &self.rotate,
             &self.revoke,
             &self.revoke_user,
             &self.purge,
+            &self.purge_cutoff,
         ]
     }
 }

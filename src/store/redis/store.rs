@@ -296,9 +296,11 @@ impl TokenStore for RedisStore {
     /// Redis deletes every session's keys by itself at the session's absolute
     /// expiry (plus [`EXPIRY_MARGIN_SECS`](super::EXPIRY_MARGIN_SECS)); this
     /// removes, relative to `now`, what has not gone yet: sessions past their
-    /// expiry and unused tokens past theirs. It scans the prefix's session keys
-    /// in batches (`SCAN`); the count covers only what this call removed, not
-    /// what Redis expired on its own.
+    /// expiry, unused tokens past theirs, and cutoffs no stored session falls
+    /// under. It scans the prefix's keys in batches (`SCAN`), and no script
+    /// call does more than a bounded amount of work (see `docs/redis.md`); the
+    /// count covers only what this call removed, not what Redis expired on
+    /// its own.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.purge(now).await
     }
