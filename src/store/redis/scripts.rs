@@ -35,22 +35,10 @@ impl Scripts {
     /// Hashes every script.
     pub(super) fn new() -> Self {
         Scripts {
-            create: Script::new(&format!(
-                "{EXPIRES_AT}{}",
-                include_str!("scripts/create.lua")
-            )),
-            rotate: Script::new(&format!(
-                "{UNCHANGED}{}",
-                include_str!("scripts/rotate.lua")
-            )),
-            revoke: Script::new(&format!(
-                "{UNCHANGED}{}",
-                include_str!("scripts/revoke.lua")
-            )),
-            revoke_user: Script::new(&format!(
-                "{EXPIRES_AT}{}",
-                include_str!("scripts/revoke_user.lua")
-            )),
+            create: with_prelude(EXPIRES_AT, include_str!("scripts/create.lua")),
+            rotate: with_prelude(UNCHANGED, include_str!("scripts/rotate.lua")),
+            revoke: with_prelude(UNCHANGED, include_str!("scripts/revoke.lua")),
+            revoke_user: with_prelude(EXPIRES_AT, include_str!("scripts/revoke_user.lua")),
             purge: Script::new(include_str!("scripts/purge.lua")),
             purge_cutoff: Script::new(include_str!("scripts/purge_cutoff.lua")),
         }
@@ -67,4 +55,9 @@ impl Scripts {
             &self.purge_cutoff,
         ]
     }
+}
+
+/// A script whose body calls the Lua function that `prelude` defines.
+fn with_prelude(prelude: &str, body: &str) -> Script {
+    Script::new(&format!("{prelude}{body}"))
 }
