@@ -148,6 +148,29 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Runs the revoke-user script: raises `user_id`'s cutoff to `now_ms` (as
+    /// `state::next_cutoff` does) and revokes the sessions `ids`; how many were
+    /// not revoked before. The cutoff lives at least as long as the user's set,
+    /// which lives as long as the user's longest session.
+    async fn revoke_listed(
+        &self,
+        con: &mut ConnectionManager,
+        user_id: &str,
+        user_key: &str,
+        ids: &[Uuid],
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
+        invocation.key(user_key);
+        for id in ids {
+            invocation.key(self.keys.session(*id));
+        }
+        let now = now_ms / 1000;
+        invocation.arg(now_ms).arg(now).arg(expire_at(now));
+        let n: i64 = self.call(invocation.invoke_async(con)).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Runs the revoke script on one session: for a logout at any version
     /// (`at` is `None`), for a rotation's decision only at the version and with
     /// the cutoff it read (`at`: `(cutoff key, version, cutoff as read)`).
@@ -220,21 +243,15 @@ impl TokenStore for RedisStore {
     async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
         let mut con = self.con.clone();
         let user_key = self.keys.user(user_id);
+        // The cutoff first: a session created from then on is recorded revoked
+        // if it predates it (the create script reads it), and every session
+        // created before is in the set read next. So no login racing this call
+        // survives it, nor shows in the user's list.
+        self.revoke_listed(&mut con, user_id, &user_key, &[], now_ms)
+            .await?;
         let ids = self.session_ids(&mut con, &user_key).await?;
-        let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
-        invocation.key(&user_key);
-        for id in ids {
-            invocation.key(self.keys.session(id));
-        }
-        // A session created after the set was read is not in it: the script that
-        // creates it reads this cutoff, and records it revoked if it predates it.
-        // The cutoff lives at least as long as the user's set, which lives as
-        // long as the user's longest session. The script moves the cutoff as
-        // `state::next_cutoff` does.
-        let now = now_ms / 1000;
-        invocation.arg(now_ms).arg(now).arg(expire_at(now));
-        let n: i64 = self.call(invocation.invoke_async(&mut con)).await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.revoke_listed(&mut con, user_id, &user_key, &ids, now_ms)
+            .await
     }
 
     async fn is_revoked(
