@@ -14,6 +14,7 @@ use std::time::Duration;
 use proxy::Proxy;
 use tower_jwt_auth::conformance::{sessions_for, test_jwt};
 use tower_jwt_auth::store::redis::redis;
+use tower_jwt_auth::store::{NewSession, RotateOutcome, RotateRequest};
 use tower_jwt_auth::{AuthError, NoCustomClaims, RedisStore, TokenStore};
 use uuid::Uuid;
 
@@ -75,10 +76,10 @@ async fn redis_down_mid_run_then_recovers() {
     let store: Arc<dyn TokenStore> = Arc::new(store);
     let (sessions, _, id) = sessions_for(store.clone());
     // A rotation whose reply is lost in the cut did happen in Redis; the client saw
-    // a 503 and retries with the same token. Without a grace window that retry is
-    // reuse (indistinguishable from theft) and ends the session; a short window is
-    // the documented remedy, and what this test runs with.
-    let sessions = sessions.with_reuse_grace(Duration::from_secs(30));
+    // a 503 and retries with the same token. Without a reuse window that retry is
+    // reuse (indistinguishable from theft) and ends the session; within the
+    // window it gets the same successor again, which is what this test runs with.
+    let sessions = sessions.with_reuse_grace(Duration::from_secs(30)).unwrap();
 
     // Rotations under load, while the proxy is cut and restored underneath them.
     let mut pairs = Vec::new();
@@ -230,7 +231,7 @@ async fn script_flush_mid_run() {
         .unwrap();
     assert_eq!(
         store
-            .revoke_user(&id.to_string(), tower_jwt_auth_now())
+            .revoke_user(&id.to_string(), tower_jwt_auth_now() * 1000)
             .await
             .unwrap(),
         1
@@ -348,18 +349,17 @@ async fn debug_hides_the_password() {
     assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
 }
 
-/// With a grace window every one of 64 concurrent refreshes of one token is a
-/// winner, each a separate write to the same session: the optimistic retries must
-/// carry all of them through, none may run out of attempts (a 503).
-/// (The default bound, 32, is below 64: conflicting writers spread out, so a task
-/// rarely loses more than a few rounds.)
+/// With a reuse window every one of 64 concurrent refreshes of one token
+/// succeeds: one rotates, and the 63 others, whether they read before or after
+/// that write, get its successor again: the optimistic retries must carry all of
+/// them through, none may run out of attempts (a 503).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn grace_race_never_runs_out_of_attempts() {
     let Some(store) = fresh_store().await else {
         return;
     };
     let (sessions, _, id) = sessions_for(store);
-    let sessions = sessions.with_reuse_grace(Duration::from_secs(30));
+    let sessions = sessions.with_reuse_grace(Duration::from_secs(30)).unwrap();
     for _ in 0..5 {
         let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
@@ -378,11 +378,400 @@ async fn grace_race_never_runs_out_of_attempts() {
                 Err(e) => panic!("every refresh within the grace window wins: {e:?}"),
             }
         }
-        // They all stay in the session, each its own token.
+        // They all stay in the session, with one and the same successor (a
+        // linear chain: no second branch).
         let mut jtis: Vec<_> = winners.iter().map(|w| w.refresh_jti).collect();
         jtis.sort();
         jtis.dedup();
-        assert_eq!(jtis.len(), 64);
+        assert_eq!(jtis.len(), 1);
         assert!(winners.iter().all(|w| w.session_id == pair.session_id));
     }
+}
+
+/// A new session of `user` starting at `now_ms`, whose first token lives
+/// `ttl` seconds and the session `max_age`.
+fn new_session(user: &str, now_ms: u64, ttl: u64, max_age: u64) -> NewSession {
+    let now = now_ms / 1000;
+    NewSession::new(
+        Uuid::new_v4(),
+        user,
+        Uuid::new_v4(),
+        now,
+        now + ttl,
+        now + max_age,
+    )
+    .with_created_at_ms(now_ms)
+}
+
+/// Rotates `jti` of `s` at `now` with a reuse window of `grace` seconds.
+fn rotation(s: &NewSession, jti: Uuid, now: u64, grace: u64) -> RotateRequest {
+    RotateRequest::new(
+        s.session_id,
+        s.user_id.clone(),
+        jti,
+        Uuid::new_v4(),
+        now,
+        3600,
+    )
+    .with_now_ms(now * 1000)
+    .with_grace(grace)
+}
+
+async fn direct_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// A reply lost after the rotate script ran: the retry with the same token, in
+/// the reuse window, gets the same successor, and writes nothing; after the
+/// window it is reuse.
+#[tokio::test]
+async fn a_lost_reply_is_redelivered_without_a_write() {
+    let Some(store) = fresh_store().await else {
+        return;
+    };
+    let now = tower_jwt_auth_now();
+    let s = new_session("u-lost", now * 1000, 600, 3600);
+    store.create_session(&s).await.unwrap();
+    let first = rotation(&s, s.jti, now, 10);
+    let RotateOutcome::Rotated { expires_at, .. } = store.rotate(&first).await.unwrap() else {
+        panic!("the live token rotates");
+    };
+    // The answer never reached the client: it retries, with a new successor jti.
+    let retry = rotation(&s, s.jti, now + 3, 10);
+    let RotateOutcome::Redelivered {
+        jti,
+        expires_at: again,
+        session_expires_at,
+        ..
+    } = store.rotate(&retry).await.unwrap()
+    else {
+        panic!("the retry within the window gets the successor again");
+    };
+    assert_eq!(
+        (jti, again, session_expires_at),
+        (first.successor_jti, expires_at, s.session_expires_at)
+    );
+    // Nothing was written: the successor rotates as the live token.
+    let next = rotation(&s, first.successor_jti, now + 4, 10);
+    assert!(matches!(
+        store.rotate(&next).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
+    // Two generations back is reuse, and ends the session.
+    assert_eq!(
+        store
+            .rotate(&rotation(&s, s.jti, now + 5, 10))
+            .await
+            .unwrap(),
+        RotateOutcome::ReuseDetected
+    );
+    assert_eq!(
+        store
+            .rotate(&rotation(&s, next.successor_jti, now + 5, 10))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+}
+
+/// A login that races a revoke-all: a session created before the cutoff (to
+/// the millisecond, in the same second) is recorded revoked; one created at
+/// the cutoff lives. A session written before `crm` existed counts as created
+/// at `cr` × 1000.
+#[tokio::test]
+async fn sessions_created_before_the_cutoff_are_revoked() {
+    let prefix = common::unique_name("tjwt_cut");
+    let Some(store) = store_at(&redis_url(), &prefix).await else {
+        return;
+    };
+    let user = format!("u-{}", Uuid::new_v4());
+    let at = (tower_jwt_auth_now() * 1000) + 500;
+    assert_eq!(store.revoke_user(&user, at).await.unwrap(), 0);
+    let raced = new_session(&user, at - 1, 600, 3600);
+    let after = new_session(&user, at, 600, 3600);
+    store.create_session(&raced).await.unwrap();
+    store.create_session(&after).await.unwrap();
+    let iat = at / 1000;
+    assert!(
+        store
+            .is_revoked(raced.session_id, &user, iat)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_revoked(after.session_id, &user, iat)
+            .await
+            .unwrap()
+    );
+    let now = at / 1000;
+    assert_eq!(
+        store
+            .rotate(&rotation(&raced, raced.jti, now, 10))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert!(matches!(
+        store
+            .rotate(&rotation(&after, after.jti, now, 10))
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
+    let listed = store.list_sessions(&user, now).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].session_id, after.session_id);
+
+    // An older record, without `crm`: created at `cr` seconds, so a cutoff
+    // later in that second covers it.
+    let old = new_session(&user, (now + 2) * 1000 + 900, 600, 3600);
+    store.create_session(&old).await.unwrap();
+    let mut con = direct_connection().await;
+    let key = format!("{prefix}:s:{}", old.session_id.as_hyphenated());
+    let _: i64 = redis::cmd("HDEL")
+        .arg(&key)
+        .arg("crm")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:cut:{user}"))
+        .arg((now + 2) * 1000 + 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .is_revoked(old.session_id, &user, now + 3)
+            .await
+            .unwrap()
+    );
+}
+
+/// The purge drops a cutoff once no stored session falls under it, and only then.
+#[tokio::test]
+async fn purge_drops_cutoffs_no_session_falls_under() {
+    let prefix = common::unique_name("tjwt_pcut");
+    let Some(store) = store_at(&redis_url(), &prefix).await else {
+        return;
+    };
+    let (with, without) = (
+        format!("u-{}", Uuid::new_v4()),
+        format!("u-{}", Uuid::new_v4()),
+    );
+    let now = tower_jwt_auth_now();
+    let s = new_session(&with, now * 1000, 100, 200);
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.revoke_user(&with, now * 1000 + 1).await.unwrap(), 1);
+    assert_eq!(store.revoke_user(&without, now * 1000).await.unwrap(), 0);
+    let con = direct_connection().await;
+    let exists = |user: String| {
+        let mut con = con.clone();
+        let key = format!("{prefix}:cut:{user}");
+        async move {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(key)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            n == 1
+        }
+    };
+    store.purge_expired(now).await.unwrap();
+    assert!(exists(with.clone()).await, "a session falls under it");
+    assert!(!exists(without.clone()).await, "no session falls under it");
+    // Once the session is purged, its user's cutoff goes too.
+    assert_eq!(store.purge_expired(now + 200).await.unwrap(), 1);
+    assert!(!exists(with.clone()).await);
+}
+
+/// A connection manager the caller built without any timeout, to a server that
+/// accepts and never answers: every call still fails within the store's
+/// response timeout, as a store error.
+#[tokio::test]
+async fn the_response_timeout_bounds_a_callers_connection_manager() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(None)
+        .set_connection_timeout(None);
+    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+    let manager = redis::aio::ConnectionManager::new_lazy_with_config(client, config).unwrap();
+    let store = RedisStore::builder()
+        .connection_manager(manager)
+        .response_timeout(Duration::from_millis(300))
+        .build_lazy()
+        .unwrap();
+    let now = tower_jwt_auth_now();
+    let s = new_session("u-silent", now * 1000, 100, 200);
+    let started = std::time::Instant::now();
+    assert!(store.create_session(&s).await.is_err());
+    assert!(store.rotate(&rotation(&s, s.jti, now, 10)).await.is_err());
+    assert!(
+        store
+            .is_revoked(s.session_id, "u-silent", now)
+            .await
+            .is_err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        RedisStore::builder()
+            .url(redis_url())
+            .response_timeout(Duration::ZERO)
+            .build_lazy()
+            .is_err()
+    );
+}
+
+/// How long one purge script call keeps Redis busy with a session of 10,000
+/// used tokens: measured with `SLOWLOG` (this prefix's script calls, when the
+/// Redis logs them: run it against one with `slowlog-log-slower-than 100`, as
+/// docs/redis.md shows), and, always, as the longest answer to a `PING` sent
+/// every millisecond meanwhile.
+/// The purge must keep the session (used tokens stay until it expires), then
+/// remove all of it at its expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_is_bounded_per_script_call() {
+    const USED: usize = 10_000;
+    let prefix = common::unique_name("tjwt_big");
+    let Some(store) = store_at(&redis_url(), &prefix).await else {
+        return;
+    };
+    let now = tower_jwt_auth_now();
+    let s = new_session("u-big", now * 1000, 3600, 7200);
+    store.create_session(&s).await.unwrap();
+    let mut live = s.jti;
+    for _ in 0..USED {
+        let r = rotation(&s, live, now, 0);
+        assert!(matches!(
+            store.rotate(&r).await.unwrap(),
+            RotateOutcome::Rotated { .. }
+        ));
+        live = r.successor_jti;
+    }
+    let mut con = direct_connection().await;
+    let last_id: Vec<(u64,)> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(1)
+        .query_async::<Vec<redis::Value>>(&mut con)
+        .await
+        .map(|v| slowlog_ids(&v))
+        .unwrap_or_default();
+    let baseline = last_id.first().map_or(0, |(id,)| *id);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = {
+        let (mut con, stop) = (con.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let t = std::time::Instant::now();
+                let _: String = redis::cmd("PING").query_async(&mut con).await.unwrap();
+                worst = worst.max(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            worst
+        })
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(
+        store.purge_expired(now).await.unwrap(),
+        0,
+        "used tokens stay"
+    );
+    let keep = started.elapsed();
+    assert_eq!(
+        store.rotate(&rotation(&s, s.jti, now, 0)).await.unwrap(),
+        RotateOutcome::ReuseDetected,
+        "the first token is still known as used"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        store.purge_expired(s.session_expires_at).await.unwrap(),
+        USED as u64 + 1
+    );
+    let drop = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let worst_ping = probe.await.unwrap();
+
+    let logged: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(1_000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let calls = slowlog_script_calls(&logged, baseline, &prefix);
+    let threshold: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("slowlog-log-slower-than")
+        .query_async(&mut con)
+        .await
+        .unwrap_or_default();
+    println!(
+        "purge of a session with {USED} used tokens: keeping it took {keep:?}, deleting it \
+         {drop:?}; script calls in SLOWLOG: {} logged, median {} µs, longest {} µs \
+         (slowlog-log-slower-than {}); longest PING meanwhile: {worst_ping:?}",
+        calls.len(),
+        calls.get(calls.len() / 2).copied().unwrap_or(0),
+        calls.last().copied().unwrap_or(0),
+        threshold.get(1).map_or("?", String::as_str),
+    );
+    assert!(worst_ping < Duration::from_millis(250), "{worst_ping:?}");
+}
+
+/// The ids of `SLOWLOG GET` entries.
+fn slowlog_ids(entries: &[redis::Value]) -> Vec<(u64,)> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            redis::Value::Array(fields) => match fields.first() {
+                Some(redis::Value::Int(id)) => Some((*id as u64,)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The durations (µs, sorted) of the `SLOWLOG GET` entries after `baseline`
+/// that are script calls naming a key under `prefix`.
+fn slowlog_script_calls(entries: &[redis::Value], baseline: u64, prefix: &str) -> Vec<u64> {
+    let mut calls: Vec<u64> = entries
+        .iter()
+        .filter_map(|e| {
+            let redis::Value::Array(fields) = e else {
+                return None;
+            };
+            let (
+                Some(redis::Value::Int(id)),
+                Some(redis::Value::Int(us)),
+                Some(redis::Value::Array(args)),
+            ) = (fields.first(), fields.get(2), fields.get(3))
+            else {
+                return None;
+            };
+            let ours = args.iter().any(|a| {
+                matches!(a, redis::Value::BulkString(b) if String::from_utf8_lossy(b).starts_with(prefix))
+            });
+            let script = matches!(args.first(), Some(redis::Value::BulkString(b)) if b.eq_ignore_ascii_case(b"evalsha") || b.eq_ignore_ascii_case(b"eval"));
+            (*id as u64 > baseline && ours && script).then_some(*us as u64)
+        })
+        .collect();
+    calls.sort_unstable();
+    calls
 }

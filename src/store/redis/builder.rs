@@ -16,6 +16,9 @@ use crate::error::StoreError;
 /// The default bound on read-decide-write rounds of one rotation.
 const DEFAULT_MAX_ATTEMPTS: u32 = 24;
 
+/// The default bound on the wait for each answer from Redis.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Where the connection comes from.
 enum Source {
     Url(String),
@@ -30,6 +33,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     config: Option<ConnectionManagerConfig>,
     max_attempts: u32,
+    response_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -43,6 +47,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("source", &source)
             .field("prefix", &self.prefix)
             .field("max_attempts", &self.max_attempts)
+            .field("response_timeout", &self.response_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -54,6 +59,7 @@ impl Default for RedisStoreBuilder {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             config: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            response_timeout: None,
         }
     }
 }
@@ -67,7 +73,7 @@ pub fn default_connection_config() -> ConnectionManagerConfig {
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_millis(500))
         .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(DEFAULT_RESPONSE_TIMEOUT))
 }
 
 impl RedisStore {
@@ -90,7 +96,9 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Use an existing connection manager (its own reconnect settings apply).
+    /// Use an existing connection manager (its own reconnect settings apply; the
+    /// store's [response timeout](Self::response_timeout) bounds every request
+    /// on it all the same).
     pub fn connection_manager(mut self, manager: ConnectionManager) -> Self {
         self.source = Some(Source::Manager(manager));
         self
@@ -112,6 +120,23 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How long the store waits for each answer from Redis before the call fails
+    /// with a [`StoreError`] (503): a Redis that stopped answering never hangs a
+    /// request. It bounds every request the store sends (a rotation sends two),
+    /// whatever the connection's own settings, so it also applies to a
+    /// [connection manager](Self::connection_manager) built elsewhere. Default:
+    /// the response timeout of the [connection settings](Self::connection_config)
+    /// when they have one, else [`DEFAULT_RESPONSE_TIMEOUT`] (1 s). Must not be
+    /// zero.
+    ///
+    /// A request that timed out may still run in Redis: a rotation whose answer
+    /// came too late is answered again (the same successor) to the client's
+    /// retry within the reuse window.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = Some(timeout);
+        self
+    }
+
     /// How many read-decide-write rounds one rotation may take when concurrent
     /// writers keep changing its session (default 24, at least 1). Running out is a
     /// [`StoreError`], never a token outcome.
@@ -123,7 +148,7 @@ impl RedisStoreBuilder {
     /// Connects now and loads the scripts (`SCRIPT LOAD`): an unreachable Redis
     /// is an error here. Later calls send only the scripts' hashes.
     pub async fn build(mut self) -> Result<RedisStore, StoreError> {
-        let keys = Keys::new(&self.prefix)?;
+        let keys = self.keys()?;
         let store = match self.take_source()? {
             Source::Manager(m) => self.finish(keys, m, None),
             Source::Url(url) => {
@@ -142,7 +167,7 @@ impl RedisStoreBuilder {
     /// can start while Redis is still away (its requests get 503 until it is back).
     /// Needs a Tokio runtime.
     pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
-        let keys = Keys::new(&self.prefix)?;
+        let keys = self.keys()?;
         match self.take_source()? {
             Source::Manager(m) => Ok(self.finish(keys, m, None)),
             Source::Url(url) => {
@@ -152,6 +177,16 @@ impl RedisStoreBuilder {
                 Ok(self.finish(keys, con, Some(&url)))
             }
         }
+    }
+
+    /// The keys under the configured prefix, once the settings are checked.
+    fn keys(&self) -> Result<Keys, StoreError> {
+        if self.response_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(StoreError::new(
+                "the Redis response timeout must not be zero",
+            ));
+        }
+        Keys::new(&self.prefix)
     }
 
     /// The configured source, taken out of the builder.
@@ -166,12 +201,16 @@ impl RedisStoreBuilder {
         // The parse error could quote the URL: keep it out of the error.
         let client = Client::open(url).map_err(|_| StoreError::new("invalid Redis URL"))?;
         let config = self.config.take().unwrap_or_else(default_connection_config);
+        if self.response_timeout.is_none() {
+            self.response_timeout = config.response_timeout().filter(|t| !t.is_zero());
+        }
         Ok((client, config))
     }
 
     /// The store; only the redacted URL is kept, for `Debug`.
     fn finish(self, keys: Keys, con: ConnectionManager, url: Option<&str>) -> RedisStore {
-        RedisStore::new(con, keys, url.map(redact_url), self.max_attempts)
+        let timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
+        RedisStore::new(con, keys, url.map(redact_url), self.max_attempts, timeout)
     }
 }
 

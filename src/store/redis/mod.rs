@@ -7,9 +7,9 @@
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
-//! | `P:s:{session}` | hash | the session: user, revoked flag, absolute expiry, live token and its parent, a `v` version counter, label, times, and one `t:{jti}` field per refresh token (its expiry, and when it was used) |
+//! | `P:s:{session}` | hash | the session: user, revoked flag, absolute expiry, live token, its parent and its expiry, a `v` version counter, label, times (creation also in milliseconds), and one `t:{jti}` field per refresh token (its expiry, and when it was used) |
 //! | `P:u:{user}` | set | the user's session ids |
-//! | `P:cut:{user}` | string | the user's revocation cutoff: tokens issued before it are revoked |
+//! | `P:cut:{user}` | string | the user's revoke-all cutoff, in milliseconds: sessions created before it are revoked |
 //!
 //! No token text is stored. Every session key expires (`EXPIREAT`) at the
 //! session's absolute expiry plus [`EXPIRY_MARGIN_SECS`], so Redis purges itself;
@@ -19,23 +19,34 @@
 //! # Rotation
 //!
 //! The rules live once, in [`rotation::decide`]; this backend applies them with
-//! optimistic concurrency. It reads the session's state and the presented token
-//! (one `HMGET`, consistent), asks [`rotation::decide`] in Rust, and applies the
-//! decision with one Lua script that first checks the session's version is still
-//! the one it read, and in the same atomic step marks the old live token used,
-//! writes the successor and moves the live pointer (or revokes the session). When
-//! another writer got there first, it reads again and decides again (at most
-//! [`RedisStoreBuilder::max_rotation_attempts`] times). Of many concurrent
-//! rotations of one token, exactly one wins. Scripts are sent by hash
-//! (`EVALSHA`) and loaded again after `NOSCRIPT` (a Redis restart, `SCRIPT FLUSH`).
+//! optimistic concurrency. In one round trip it reads the session's state and
+//! the presented token (one `HMGET`, one key: consistent) and the user's cutoff
+//! (another key), asks [`rotation::decide`] in Rust, and applies the decision:
 //!
-//! A transport error is never retried inside a rotation: a reply lost after the
-//! script ran would otherwise be read back as reuse. It is a [`StoreError`] (503).
+//! - `Rotate` and `Revoke` with one Lua script each, which first checks that
+//!   the session's version and the cutoff are still the ones read, and in the
+//!   same atomic step marks the presented token used, writes the successor and
+//!   moves the live pointer (or revokes the session). When another writer got
+//!   there first (or a revoke-all moved the cutoff), it reads again and decides
+//!   again (at most [`RedisStoreBuilder::max_rotation_attempts`] times);
+//! - `Redeliver` and `Refuse` write nothing: the answer stands on the read.
+//!
+//! A session is a linear chain: of many concurrent refreshes of one token one
+//! rotates, and the others, within the reuse window, get the same successor.
+//! Scripts are sent by hash (`EVALSHA`) and loaded again after `NOSCRIPT` (a
+//! Redis restart, `SCRIPT FLUSH`).
+//!
+//! A transport error or a timeout is never retried inside a rotation: it is a
+//! [`StoreError`] (503). Its script may have run; the client's retry with the
+//! same token then gets the same successor, within the reuse window.
+//! Every request to Redis is bounded by the store's
+//! [response timeout](RedisStoreBuilder::response_timeout).
 //!
 //! The other state rules (revoked, listed, expiry cap) come from [`state`] too:
-//! the store reads a record into Rust and asks the rule. Only the two rules that
-//! must run inside one atomic step, the revoke-all cutoff and the purge, are
-//! translated into Lua, each next to a comment naming the function it translates.
+//! the store reads a record into Rust and asks the rule. Only the rules that
+//! must run inside one atomic step, the revoke-all cutoff at creation and the
+//! purge, are translated into Lua, each next to a comment naming the function it
+//! translates. The purge does a bounded amount of work per script call.
 //!
 //! # Limits
 //!
@@ -48,7 +59,7 @@
 //! `builder.rs` makes a store (connection, settings, URL redaction);
 //! `records.rs` names the keys and reads the hash fields; `scripts.rs` holds the
 //! Lua scripts (`scripts/*.lua`); `store.rs` is the [`TokenStore`] impl, with the
-//! rotation loop in `rotate.rs` and the `SCAN` purge in `purge.rs`.
+//! rotation loop in `rotate.rs` and the bounded purge in `purge.rs`.
 //!
 //! [`rotation::decide`]: crate::store::rotation::decide
 //! [`state`]: crate::store::state
@@ -73,7 +84,7 @@ mod store;
 /// [`ConnectionManagerConfig`]: ::redis::aio::ConnectionManagerConfig
 pub use ::redis;
 
-pub use self::builder::{RedisStoreBuilder, default_connection_config};
+pub use self::builder::{DEFAULT_RESPONSE_TIMEOUT, RedisStoreBuilder, default_connection_config};
 pub use self::store::RedisStore;
 
 /// Seconds added to a session's absolute expiry before Redis deletes its keys:

@@ -12,7 +12,8 @@
 //! | `live`, `par` | the live token's `jti`, and the `jti` it replaced (absent before the first rotation) |
 //! | `lexp` | the live token's expiry (removed when a purge removes the live token) |
 //! | `v` | the version, raised by every write a rotation must not miss |
-//! | `cr`, `rot` | when the session was created, and last rotated |
+//! | `cr`, `rot` | when the session was created, and last rotated (seconds) |
+//! | `crm` | when the session was created, in milliseconds: what the user's revoke-all cutoff is compared with (absent in sessions written before it existed: `cr` × 1000) |
 //! | `lbl` | the label, if any |
 //! | `t:{jti}` | one refresh token: `{expires_at}` while unused, `{expires_at}:{used_at}` after |
 
@@ -67,6 +68,23 @@ impl Keys {
         format!("{}:cut:{user}", self.prefix)
     }
 
+    /// The `SCAN` pattern of the cutoff keys. It matches more: see
+    /// [`Keys::user_of_cutoff`].
+    pub(super) fn cutoff_pattern(&self) -> String {
+        format!("{}:cut:*", self.prefix)
+    }
+
+    /// The user whose cutoff `key` is, when it is one of this prefix's cutoff
+    /// keys. A key of another prefix that starts with this one plus `:cut:`
+    /// cannot be told apart (user ids are free-form): keeping prefixes apart is
+    /// the app's part (see [`RedisStoreBuilder::key_prefix`]).
+    ///
+    /// [`RedisStoreBuilder::key_prefix`]: super::RedisStoreBuilder::key_prefix
+    pub(super) fn user_of_cutoff<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.prefix.as_str())?
+            .strip_prefix(":cut:")
+    }
+
     /// The `SCAN` pattern of the session keys. It matches more: see
     /// [`Keys::session_id_in`].
     pub(super) fn session_pattern(&self) -> String {
@@ -92,54 +110,83 @@ pub(super) fn token_field(jti: Uuid) -> String {
     format!("t:{}", jti.as_hyphenated())
 }
 
-/// The fields rotation reads, in this order, followed by the token's field.
-pub(super) const SNAPSHOT_FIELDS: [&str; 6] = ["user", "rev", "exp", "live", "par", "v"];
+/// The fields every read of a session's state takes, first and in this order
+/// (see [`session_state`]).
+const SESSION_FIELDS: [&str; 8] = ["user", "rev", "exp", "live", "par", "lexp", "cr", "crm"];
 
 /// The fields the revocation check reads, in this order.
-pub(super) const CHECK_FIELDS: [&str; 2] = ["user", "rev"];
+pub(super) const CHECK_FIELDS: [&str; 4] = ["user", "rev", "cr", "crm"];
 
-/// The fields the session list reads, in this order.
-pub(super) const LISTED_FIELDS: [&str; 9] = [
-    "user", "rev", "exp", "live", "par", "lexp", "cr", "rot", "lbl",
-];
+/// The `HMGET` arguments of a rotation's read of session `key`: the session's
+/// state, its version, then the presented token's field.
+pub(super) fn snapshot_args(key: &str, jti: Uuid) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("HMGET");
+    cmd.arg(key)
+        .arg(&SESSION_FIELDS)
+        .arg("v")
+        .arg(token_field(jti));
+    cmd
+}
 
-/// What a rotation reads, in one `HMGET`.
+/// The `HMGET` arguments of the session list's read of session `key`.
+pub(super) fn listed_args(key: &str) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("HMGET");
+    cmd.arg(key).arg(&SESSION_FIELDS).arg(&["rot", "lbl"]);
+    cmd
+}
+
+/// What a rotation reads, in one round trip.
 pub(super) struct Snapshot {
-    /// The session, `None` when Redis has no record of it.
+    /// The session, `None` when Redis has no record of it; its
+    /// `user_cutoff_ms` is the cutoff read with it.
     pub(super) session: Option<SessionState>,
     /// The presented token, `None` when the session has no record of it.
     pub(super) token: Option<TokenState>,
     /// The session's version (empty when there is no session).
     pub(super) version: String,
+    /// The user's cutoff as read (empty when there is none): the script that
+    /// applies the decision checks it is still this.
+    pub(super) cutoff: String,
 }
 
-/// Reads the reply to `HMGET` of [`SNAPSHOT_FIELDS`] and the token's field.
-pub(super) fn snapshot(reply: Vec<Option<String>>) -> Result<Snapshot, StoreError> {
-    let [user, rev, exp, live, par, version, token] =
-        <[Option<String>; 7]>::try_from(reply).map_err(|_| corrupt())?;
-    let Some(session) = session_state(user, rev, exp, live, par)? else {
+/// Reads the reply to [`snapshot_args`], and the user's cutoff read with it.
+pub(super) fn snapshot(
+    reply: Vec<Option<String>>,
+    cutoff: Option<String>,
+) -> Result<Snapshot, StoreError> {
+    let [.., version, token] = with_tail(&reply, 2)? else {
+        return Err(corrupt());
+    };
+    let cutoff_ms = parse_opt_u64(cutoff.as_deref())?;
+    let Some(session) = session_state(&reply)? else {
         return Ok(Snapshot {
             session: None,
             token: None,
             version: String::new(),
+            cutoff: String::new(),
         });
     };
     let token = token.as_deref().map(parse_token).transpose()?;
     Ok(Snapshot {
-        session: Some(session),
+        session: Some(session.with_user_cutoff_ms(cutoff_ms)),
         token,
-        version: version.ok_or_else(corrupt)?,
+        version: version.clone().ok_or_else(corrupt)?,
+        cutoff: cutoff.unwrap_or_default(),
     })
 }
 
 /// Reads the reply to `HMGET` of [`CHECK_FIELDS`]: `None` when there is no session.
-pub(super) fn session_check(reply: &[Option<String>]) -> Option<SessionCheck<'_>> {
+pub(super) fn session_check(
+    reply: &[Option<String>],
+) -> Result<Option<SessionCheck<'_>>, StoreError> {
     match reply {
-        [Some(user), rev] => Some(SessionCheck {
+        [Some(user), rev, cr, crm] => Ok(Some(SessionCheck {
             user_id: user,
             revoked: is_set(rev.as_deref()),
-        }),
-        _ => None,
+            created_at_ms: created_at_ms(cr.as_deref(), crm.as_deref())?,
+        })),
+        [None, ..] => Ok(None),
+        _ => Err(corrupt()),
     }
 }
 
@@ -153,47 +200,64 @@ pub(super) struct Listed {
     pub(super) info: SessionInfo,
 }
 
-/// Reads the reply to `HMGET` of [`LISTED_FIELDS`] for session `id`: `None` when
-/// there is no session.
+/// Reads the reply to [`listed_args`] for session `id`: `None` when there is
+/// no session.
 pub(super) fn listed(id: Uuid, reply: Vec<Option<String>>) -> Result<Option<Listed>, StoreError> {
-    let [user, rev, exp, live, par, lexp, cr, rot, lbl] =
-        <[Option<String>; 9]>::try_from(reply).map_err(|_| corrupt())?;
-    let Some(state) = session_state(user, rev, exp, live, par)? else {
+    let [.., cr, _, rot, lbl] = with_tail(&reply, 2)? else {
+        return Err(corrupt());
+    };
+    let Some(state) = session_state(&reply)? else {
         return Ok(None);
     };
     // The live token is never used: the script that marks it used moves `live`
     // on in the same step. So its expiry, kept in `lexp`, is all of it the list
     // needs.
-    let live = parse_opt_u64(lexp.as_deref())?.map(|e| TokenState::new(None, e));
-    let info = SessionInfo::new(
-        id,
-        state.user_id.clone(),
-        parse_u64(cr.as_deref())?,
-        state.expires_at,
-    )
-    .with_last_rotated_at(parse_u64(rot.as_deref())?)
-    .with_label(lbl);
+    let live = state.live_expires_at.map(|e| TokenState::new(None, e));
+    let created_at = parse_u64(cr.as_deref())?;
+    let info = SessionInfo::new(id, state.user_id.clone(), created_at, state.expires_at)
+        .with_last_rotated_at(parse_u64(rot.as_deref())?)
+        .with_label(lbl.clone());
     Ok(Some(Listed { state, live, info }))
 }
 
-/// A session's state from its fields: `None` when it has no user (no session).
-fn session_state(
-    user: Option<String>,
-    rev: Option<String>,
-    exp: Option<String>,
-    live: Option<String>,
-    par: Option<String>,
-) -> Result<Option<SessionState>, StoreError> {
+/// `reply`, checked to hold the values of [`SESSION_FIELDS`] and `n` more.
+fn with_tail(reply: &[Option<String>], n: usize) -> Result<&[Option<String>], StoreError> {
+    if reply.len() == SESSION_FIELDS.len() + n {
+        Ok(reply)
+    } else {
+        Err(corrupt())
+    }
+}
+
+/// A session's state from the values of [`SESSION_FIELDS`] that start `reply`:
+/// `None` when it has no user (no session).
+fn session_state(reply: &[Option<String>]) -> Result<Option<SessionState>, StoreError> {
+    let [user, rev, exp, live, par, lexp, cr, crm, ..] = reply else {
+        return Err(corrupt());
+    };
     let Some(user_id) = user else {
         return Ok(None);
     };
-    Ok(Some(SessionState::new(
-        user_id,
-        is_set(rev.as_deref()),
-        parse_u64(exp.as_deref())?,
-        parse_uuid(live.as_deref())?,
-        parse_uuid(par.as_deref())?,
-    )))
+    Ok(Some(
+        SessionState::new(
+            user_id.clone(),
+            is_set(rev.as_deref()),
+            parse_u64(exp.as_deref())?,
+            parse_uuid(live.as_deref())?,
+            parse_uuid(par.as_deref())?,
+        )
+        .with_live_expires_at(parse_opt_u64(lexp.as_deref())?)
+        .with_created_at_ms(created_at_ms(cr.as_deref(), crm.as_deref())?),
+    ))
+}
+
+/// When a session was created, in milliseconds: `crm`, or for a session
+/// written before `crm` existed, `cr` (seconds) × 1000.
+fn created_at_ms(cr: Option<&str>, crm: Option<&str>) -> Result<u64, StoreError> {
+    match crm {
+        Some(ms) => parse_u64(Some(ms)),
+        None => Ok(parse_u64(cr)?.saturating_mul(1000)),
+    }
 }
 
 /// A record Redis holds but this store did not write.
@@ -247,6 +311,52 @@ mod tests {
     }
 
     #[test]
+    fn creation_time_in_milliseconds() {
+        assert_eq!(created_at_ms(Some("7"), Some("7250")).unwrap(), 7250);
+        // A record written before `crm` existed.
+        assert_eq!(created_at_ms(Some("7"), None).unwrap(), 7000);
+        assert!(created_at_ms(None, None).is_err());
+        let some = |v: &str| Some(v.to_owned());
+        let row = [some("u"), some("0"), some("7"), None];
+        let check = session_check(&row).unwrap().unwrap();
+        assert_eq!(
+            (check.user_id, check.revoked, check.created_at_ms),
+            ("u", false, 7000)
+        );
+        assert!(session_check(&[None, None, None, None]).unwrap().is_none());
+        assert!(session_check(&[some("u")]).is_err());
+    }
+
+    #[test]
+    fn snapshots() {
+        let some = |v: &str| Some(v.to_owned());
+        let (live, par) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut row = vec![
+            some("u"),
+            some("0"),
+            some("100"),
+            some(&live.to_string()),
+            some(&par.to_string()),
+            some("90"),
+            some("5"),
+            some("5500"),
+            some("3"),
+            some("50:20"),
+        ];
+        let snap = snapshot(row.clone(), some("6000")).unwrap();
+        let session = snap.session.unwrap();
+        assert_eq!(session.live_jti, Some(live));
+        assert_eq!(session.live_parent, Some(par));
+        assert_eq!(session.live_expires_at, Some(90));
+        assert_eq!(session.created_at_ms, 5500);
+        assert_eq!(session.user_cutoff_ms, Some(6000));
+        assert_eq!(snap.token, Some(TokenState::new(Some(20), 50)));
+        assert_eq!((snap.version.as_str(), snap.cutoff.as_str()), ("3", "6000"));
+        row.pop();
+        assert!(snapshot(row, None).is_err());
+    }
+
+    #[test]
     fn prefixes() {
         assert!(Keys::new("app:auth").is_ok());
         for bad in ["", "a b", "a*", "a?", "a[b]", "a\\b", &"x".repeat(129)] {
@@ -266,5 +376,8 @@ mod tests {
         assert_eq!(keys.session_id_in(&format!("{key}:x")), None);
         assert_eq!(keys.session_id_in(&format!("app:s:x{key}")), None);
         assert_eq!(Keys::new("ap").unwrap().session_id_in(&key), None);
+        let cut = keys.cutoff("a:b");
+        assert_eq!(keys.user_of_cutoff(&cut), Some("a:b"));
+        assert_eq!(keys.user_of_cutoff(&keys.user("a")), None);
     }
 }

@@ -1,45 +1,47 @@
-//! Rotation with optimistic concurrency: read the session (one `HMGET`), ask
-//! [`rotation::decide`], apply the decision with one script that first checks
-//! the session's version; when another writer got there first, pause (jittered)
+//! Rotation with optimistic concurrency: read the session and its user's
+//! cutoff (one round trip), ask [`rotation::decide`], and apply the decision
+//! with one script that first checks the session's version and the cutoff are
+//! still the ones read; when another writer got there first, pause (jittered)
 //! and go again, at most [`RedisStoreBuilder::max_rotation_attempts`] times.
+//! A re-delivery and a refusal write nothing: they stand on the read.
 //!
 //! [`RedisStoreBuilder::max_rotation_attempts`]: super::RedisStoreBuilder::max_rotation_attempts
 
 use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
-use uuid::Uuid;
 
 use super::records::{self, Snapshot, expire_at};
-use super::redis_err;
 use super::store::RedisStore;
 use crate::error::StoreError;
 use crate::store::backoff;
-use crate::store::rotation::{self, Decision};
+use crate::store::rotation::{self, Decision, SessionState};
 use crate::store::{RotateOutcome, RotateRequest};
 
 impl RedisStore {
-    /// Rotates one refresh token: read, decide, apply at the version read, or
-    /// read again. A transport error is never retried (a reply lost after the
-    /// script ran would be read back as reuse): it is the error.
+    /// Rotates one refresh token: read, decide, apply at the state read, or
+    /// read again. A transport error or a timeout is never retried here: it is
+    /// the error (a 503). A script whose answer was lost may have run; the
+    /// client's retry with the same token then finds it used, and its successor
+    /// live, and within the reuse window gets that successor again.
     pub(super) async fn rotate_optimistic(
         &self,
         req: &RotateRequest,
     ) -> Result<RotateOutcome, StoreError> {
         let key = self.keys.session(req.session_id);
+        let cutoff_key = self.keys.cutoff(&req.user_id);
         let mut con = self.con.clone();
         for attempt in 0..self.max_attempts {
-            let snap = self.snapshot(&mut con, &key, req.jti).await?;
-            let decision = rotation::decide(snap.session.as_ref(), snap.token.as_ref(), req);
-            let Some(session) = snap.session.as_ref() else {
-                return Ok(rotation::outcome(decision, 0));
+            let snap = self.snapshot(&mut con, &key, &cutoff_key, req).await?;
+            let session = snap.session.as_ref();
+            let decision = rotation::decide(session, snap.token.as_ref(), req);
+            let target = Target {
+                key: &key,
+                cutoff_key: &cutoff_key,
+                snap: &snap,
             };
-            let expires_at = rotation::successor_expiry(session, req);
-            if self
-                .apply(&mut con, &key, &snap, decision, req, expires_at)
-                .await?
-            {
-                return Ok(rotation::outcome(decision, expires_at));
+            if self.apply(&mut con, &target, decision, req).await? {
+                return Ok(rotation::outcome(decision, session, req));
             }
             pause(attempt).await;
         }
@@ -48,74 +50,92 @@ impl RedisStore {
         ))
     }
 
-    /// Reads what a rotation decides on: the session's state and version, and
-    /// the presented token, in one `HMGET`.
+    /// Reads what a rotation decides on, in one round trip: the session's state
+    /// and version and the presented token (one `HMGET`, one key: consistent),
+    /// and the cutoff of the request's user (a session of another user is
+    /// refused whatever its user's cutoff). The two need not be read at one
+    /// instant: the script that applies the decision checks both are unchanged.
     async fn snapshot(
         &self,
         con: &mut ConnectionManager,
         key: &str,
-        jti: Uuid,
+        cutoff_key: &str,
+        req: &RotateRequest,
     ) -> Result<Snapshot, StoreError> {
-        let reply: Vec<Option<String>> = ::redis::cmd("HMGET")
-            .arg(key)
-            .arg(&records::SNAPSHOT_FIELDS)
-            .arg(records::token_field(jti))
-            .query_async(con)
-            .await
-            .map_err(redis_err)?;
-        records::snapshot(reply)
+        let mut pipe = ::redis::pipe();
+        pipe.add_command(records::snapshot_args(key, req.jti))
+            .cmd("GET")
+            .arg(cutoff_key);
+        let (session, cutoff): (Vec<Option<String>>, Option<String>) =
+            self.call(pipe.query_async(con)).await?;
+        records::snapshot(session, cutoff)
     }
 
-    /// Applies a rotation `decision` made on `snap`, if the session is still at
-    /// the version it was made on: whether it was applied (a refusal always is).
+    /// Applies a rotation `decision` made on `target.snap`, if the session and
+    /// the cutoff are still as read: whether it was applied (a decision that
+    /// writes nothing always is).
     async fn apply(
         &self,
         con: &mut ConnectionManager,
-        key: &str,
-        snap: &Snapshot,
+        target: &Target<'_>,
         decision: Decision,
         req: &RotateRequest,
-        expires_at: u64,
     ) -> Result<bool, StoreError> {
-        let Some(session) = snap.session.as_ref() else {
+        let Some(session) = target.snap.session.as_ref() else {
             return Ok(true);
         };
+        let snap = target.snap;
         match decision {
-            Decision::Refuse(_) => Ok(true),
-            Decision::Rotate | Decision::RotateWithinGrace => {
-                let old_live = session
-                    .live_jti
-                    .map(|j| j.as_hyphenated().to_string())
-                    .unwrap_or_default();
-                let r: i64 = self
-                    .scripts
-                    .rotate
-                    .key(key)
-                    .arg(&snap.version)
-                    .arg(old_live)
-                    .arg(req.jti.as_hyphenated().to_string())
-                    .arg(req.successor_jti.as_hyphenated().to_string())
-                    .arg(expires_at)
-                    .arg(req.now)
-                    .arg(expire_at(session.expires_at))
-                    .invoke_async(con)
-                    .await
-                    .map_err(redis_err)?;
-                Ok(r == 1)
-            }
-            Decision::RevokeForReuse => {
-                Ok(self.revoke_at(con, key, &snap.version, req.now).await? == 1)
+            Decision::Refuse(_) | Decision::Redeliver { .. } => Ok(true),
+            Decision::Rotate => self.apply_rotation(con, target, session, req).await,
+            Decision::Revoke(_) => {
+                let at = (
+                    target.cutoff_key,
+                    snap.version.as_str(),
+                    snap.cutoff.as_str(),
+                );
+                Ok(self.revoke_at(con, target.key, Some(at), req.now).await? == 1)
             }
         }
     }
+
+    /// Runs the rotate script: the presented token used, the successor live.
+    async fn apply_rotation(
+        &self,
+        con: &mut ConnectionManager,
+        target: &Target<'_>,
+        session: &SessionState,
+        req: &RotateRequest,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.rotate.key(target.key);
+        invocation
+            .key(target.cutoff_key)
+            .arg(&target.snap.version)
+            .arg(&target.snap.cutoff)
+            .arg(req.jti.as_hyphenated().to_string())
+            .arg(req.successor_jti.as_hyphenated().to_string())
+            .arg(rotation::successor_expiry(session, req))
+            .arg(req.now)
+            .arg(expire_at(session.expires_at));
+        let applied: i64 = self.call(invocation.invoke_async(con)).await?;
+        Ok(applied == 1)
+    }
+}
+
+/// Where a decision applies: the session's key, its user's cutoff key, and
+/// what was read of them.
+struct Target<'a> {
+    key: &'a str,
+    cutoff_key: &'a str,
+    snap: &'a Snapshot,
 }
 
 /// A random pause between rotation attempts, so conflicting writers spread out:
 /// none before the second, then up to 1, 2, 4, 8, 16, then 32 ms (Tokio's timer
-/// ticks in milliseconds). Only writers of one and the same session ever wait here:
-/// with no grace window a race is settled in at most three rounds (one rotation,
-/// one revocation for reuse, then every reader sees the revocation); with one,
-/// every concurrent refresh is a write, and 64 of them at once need up to a dozen.
+/// ticks in milliseconds). Only writers of one and the same session ever wait
+/// here, and few: of concurrent refreshes of one token one rotates, and the
+/// others find it used and either get its successor again (no write) or revoke
+/// the session; a race is settled in a few rounds.
 async fn pause(attempt: u32) {
     if attempt == 0 {
         tokio::task::yield_now().await;

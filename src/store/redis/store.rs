@@ -3,7 +3,10 @@
 //! `rotate.rs`, the `SCAN` purge in `purge.rs`.
 
 use std::fmt;
+use std::future::Future;
+use std::time::Duration;
 
+use ::redis::RedisResult;
 use ::redis::aio::ConnectionManager;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -34,6 +37,8 @@ pub struct RedisStore {
     /// The URL, password redacted: only for `Debug`.
     redacted_url: Option<String>,
     pub(super) max_attempts: u32,
+    /// How long each request waits for Redis's answer.
+    response_timeout: Duration,
     pub(super) scripts: Scripts,
 }
 
@@ -43,6 +48,7 @@ impl fmt::Debug for RedisStore {
             .field("url", &self.redacted_url)
             .field("prefix", &self.keys.prefix())
             .field("max_attempts", &self.max_attempts)
+            .field("response_timeout", &self.response_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -54,13 +60,30 @@ impl RedisStore {
         keys: Keys,
         redacted_url: Option<String>,
         max_attempts: u32,
+        response_timeout: Duration,
     ) -> Self {
         RedisStore {
             con,
             keys,
             redacted_url,
             max_attempts,
+            response_timeout,
             scripts: Scripts::new(),
+        }
+    }
+
+    /// One request to Redis, bounded by the response timeout: its failure, or
+    /// no answer in time, is a [`StoreError`] (503), never retried here. A
+    /// request that timed out may still run in Redis.
+    pub(super) async fn call<T>(
+        &self,
+        request: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.response_timeout, request).await {
+            Ok(answer) => answer.map_err(redis_err),
+            Err(_) => Err(StoreError::new(
+                "Redis did not answer within the response timeout",
+            )),
         }
     }
 
@@ -75,7 +98,7 @@ impl RedisStore {
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
         let mut con = self.con.clone();
         for script in self.scripts.all() {
-            script.load_async(&mut con).await.map_err(redis_err)?;
+            self.call(script.load_async(&mut con)).await?;
         }
         Ok(())
     }
@@ -91,11 +114,9 @@ impl RedisStore {
         con: &mut ConnectionManager,
         user_key: &str,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let members: Vec<String> = ::redis::cmd("SMEMBERS")
-            .arg(user_key)
-            .query_async(con)
-            .await
-            .map_err(redis_err)?;
+        let members: Vec<String> = self
+            .call(::redis::cmd("SMEMBERS").arg(user_key).query_async(con))
+            .await?;
         Ok(members
             .iter()
             .filter_map(|m| Uuid::parse_str(m).ok())
@@ -116,32 +137,67 @@ impl RedisStore {
             .iter()
             .map(|id| id.as_hyphenated().to_string())
             .collect();
-        let _: i64 = ::redis::cmd("SREM")
-            .arg(user_key)
-            .arg(&gone)
-            .query_async(con)
-            .await
-            .map_err(redis_err)?;
+        let _: i64 = self
+            .call(
+                ::redis::cmd("SREM")
+                    .arg(user_key)
+                    .arg(&gone)
+                    .query_async(con),
+            )
+            .await?;
         Ok(())
     }
 
-    /// Runs the revoke script on one session, at `version` only (`""`: at any).
-    /// 1 revoked, 0 the version changed, -1 unknown, -2 already revoked.
+    /// Runs the revoke-user script: raises `user_id`'s cutoff to `now_ms` (as
+    /// `state::next_cutoff` does) and revokes the sessions `ids`; how many were
+    /// not revoked before. The cutoff lives at least as long as the user's set,
+    /// which lives as long as the user's longest session.
+    async fn revoke_listed(
+        &self,
+        con: &mut ConnectionManager,
+        user_id: &str,
+        user_key: &str,
+        ids: &[Uuid],
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
+        invocation.key(user_key);
+        for id in ids {
+            invocation.key(self.keys.session(*id));
+        }
+        let now = now_ms / 1000;
+        invocation.arg(now_ms).arg(now).arg(expire_at(now));
+        let n: i64 = self.call(invocation.invoke_async(con)).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Runs the revoke script on one session: for a logout at any version
+    /// (`at` is `None`), for a rotation's decision only at the version and with
+    /// the cutoff it read (`at`: `(cutoff key, version, cutoff as read)`).
+    /// 1 revoked, 0 changed since the read, -1 unknown, -2 already revoked.
     pub(super) async fn revoke_at(
         &self,
         con: &mut ConnectionManager,
         key: &str,
-        version: &str,
+        at: Option<(&str, &str, &str)>,
         now: u64,
     ) -> Result<i64, StoreError> {
-        self.scripts
-            .revoke
-            .key(key)
-            .arg(version)
-            .arg(now)
-            .invoke_async(con)
-            .await
-            .map_err(redis_err)
+        let mut invocation = self.scripts.revoke.key(key);
+        let (version, cutoff) = match at {
+            Some((cutoff_key, version, cutoff)) => {
+                invocation.key(cutoff_key);
+                (version, cutoff)
+            }
+            None => ("", ""),
+        };
+        self.call(
+            invocation
+                .arg(version)
+                .arg(now)
+                .arg(cutoff)
+                .invoke_async(con),
+        )
+        .await
     }
 }
 
@@ -149,11 +205,10 @@ impl RedisStore {
 impl TokenStore for RedisStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut con = self.con.clone();
-        let created: i64 = self
-            .scripts
-            .create
-            .key(self.keys.session(s.session_id))
+        let mut invocation = self.scripts.create.key(self.keys.session(s.session_id));
+        invocation
             .key(self.keys.user(&s.user_id))
+            .key(self.keys.cutoff(&s.user_id))
             .arg(s.session_id.as_hyphenated().to_string())
             .arg(&s.user_id)
             .arg(s.jti.as_hyphenated().to_string())
@@ -166,9 +221,8 @@ impl TokenStore for RedisStore {
             .arg(expire_at(s.session_expires_at))
             .arg(if s.label.is_some() { "1" } else { "0" })
             .arg(s.label.as_deref().unwrap_or(""))
-            .invoke_async(&mut con)
-            .await
-            .map_err(redis_err)?;
+            .arg(s.created_at_ms);
+        let created: i64 = self.call(invocation.invoke_async(&mut con)).await?;
         if created == 1 {
             Ok(())
         } else {
@@ -183,29 +237,21 @@ impl TokenStore for RedisStore {
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
         let mut con = self.con.clone();
         let key = self.keys.session(session_id);
-        Ok(self.revoke_at(&mut con, &key, "", now).await? == 1)
+        Ok(self.revoke_at(&mut con, &key, None, now).await? == 1)
     }
 
-    async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError> {
+    async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
         let mut con = self.con.clone();
         let user_key = self.keys.user(user_id);
+        // The cutoff first: a session created from then on is recorded revoked
+        // if it predates it (the create script reads it), and every session
+        // created before is in the set read next. So no login racing this call
+        // survives it, nor shows in the user's list.
+        self.revoke_listed(&mut con, user_id, &user_key, &[], now_ms)
+            .await?;
         let ids = self.session_ids(&mut con, &user_key).await?;
-        let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
-        invocation.key(&user_key);
-        for id in ids {
-            invocation.key(self.keys.session(id));
-        }
-        // Sessions created after the set was read were issued at or after `now`'s
-        // second, or are covered by the cutoff; the cutoff lives at least as long
-        // as the user's set, which lives as long as the user's longest session.
-        // The script moves the cutoff as `state::next_cutoff` does.
-        let n: i64 = invocation
-            .arg(now)
-            .arg(expire_at(now))
-            .invoke_async(&mut con)
+        self.revoke_listed(&mut con, user_id, &user_key, &ids, now_ms)
             .await
-            .map_err(redis_err)?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn is_revoked(
@@ -215,18 +261,17 @@ impl TokenStore for RedisStore {
         issued_at: u64,
     ) -> Result<bool, StoreError> {
         let mut con = self.con.clone();
-        let (session, cutoff): (Vec<Option<String>>, Option<String>) = ::redis::pipe()
-            .cmd("HMGET")
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("HMGET")
             .arg(self.keys.session(session_id))
             .arg(&records::CHECK_FIELDS)
             .cmd("GET")
-            .arg(self.keys.cutoff(user_id))
-            .query_async(&mut con)
-            .await
-            .map_err(redis_err)?;
+            .arg(self.keys.cutoff(user_id));
+        let (session, cutoff): (Vec<Option<String>>, Option<String>) =
+            self.call(pipe.query_async(&mut con)).await?;
         let cutoff = records::parse_opt_u64(cutoff.as_deref())?;
         Ok(state::is_revoked(
-            records::session_check(&session),
+            records::session_check(&session)?,
             user_id,
             issued_at,
             cutoff,
@@ -242,11 +287,9 @@ impl TokenStore for RedisStore {
         }
         let mut pipe = ::redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET")
-                .arg(self.keys.session(*id))
-                .arg(&records::LISTED_FIELDS);
+            pipe.add_command(records::listed_args(&self.keys.session(*id)));
         }
-        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await.map_err(redis_err)?;
+        let rows: Vec<Vec<Option<String>>> = self.call(pipe.query_async(&mut con)).await?;
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for (id, row) in ids.into_iter().zip(rows) {
@@ -268,10 +311,13 @@ impl TokenStore for RedisStore {
     }
 
     /// Redis deletes every session's keys by itself at the session's absolute
-    /// expiry (plus [`EXPIRY_MARGIN_SECS`](super::EXPIRY_MARGIN_SECS)); this removes, relative to `now`, what
-    /// has not gone yet: sessions past their expiry and unused tokens past theirs.
-    /// It scans the prefix's session keys in batches (`SCAN`); the count covers
-    /// only what this call removed, not what Redis expired on its own.
+    /// expiry (plus [`EXPIRY_MARGIN_SECS`](super::EXPIRY_MARGIN_SECS)); this
+    /// removes, relative to `now`, what has not gone yet: sessions past their
+    /// expiry, unused tokens past theirs, and cutoffs no stored session falls
+    /// under. It scans the prefix's keys in batches (`SCAN`), and no script
+    /// call does more than a bounded amount of work (see `docs/redis.md`); the
+    /// count covers only what this call removed, not what Redis expired on
+    /// its own.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.purge(now).await
     }

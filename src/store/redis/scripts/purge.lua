@@ -1,39 +1,66 @@
 -- Removes what has expired relative to `now` from the listed sessions: whole
--- sessions past their absolute expiry, and unused tokens past their own.
--- KEYS: sessions. ARGV: now. Returns the token records removed, then for each
--- session deleted its position in KEYS and its user (to drop it from the user's set).
+-- sessions past their absolute expiry, and unused tokens past their own. The
+-- work of one call is bounded: token fields are visited with HSCAN steps of at
+-- most 128, and the call returns once it has visited about `budget` of them
+-- (a step counts one, plus the fields it returned), with where it stopped; the
+-- next call resumes there. A big session is so purged over several calls, and
+-- Redis serves other clients in between.
+-- KEYS: sessions. ARGV: now, budget (fields to visit, at least 1), HSCAN cursor
+-- into KEYS[1] ('0': from the start).
+-- Returns {token records removed, how many of KEYS are done, HSCAN cursor into
+-- the next one, positions in KEYS of the sessions deleted, their users} (the
+-- caller drops the deleted sessions from their users' sets).
 local now = tonumber(ARGV[1])
-local removed = 0
-local gone = {}
+local budget = tonumber(ARGV[2])
+local cursor = ARGV[3]
+local removed, spent = 0, 0
+local gone, users = {}, {}
+
+-- Deletes `fields` of hash `k`, 256 per HDEL: how many were there (HSCAN may
+-- return a field twice).
+local function hdel(k, fields)
+  local n = 0
+  for i = 1, #fields, 256 do
+    n = n + redis.call('HDEL', k, unpack(fields, i, math.min(i + 255, #fields)))
+  end
+  return n
+end
+
 for n, k in ipairs(KEYS) do
   local exp = redis.call('HGET', k, 'exp')
   if exp then
-    local all = redis.call('HGETALL', k)
-    -- state::session_purgeable: past its absolute expiry.
-    if now >= tonumber(exp) then
-      for i = 1, #all, 2 do
-        if string.sub(all[i], 1, 2) == 't:' then removed = removed + 1 end
-      end
-      gone[#gone + 1] = tostring(n)
-      gone[#gone + 1] = redis.call('HGET', k, 'user') or ''
-      redis.call('DEL', k)
-    else
-      local live = redis.call('HGET', k, 'live')
-      local changed = false
-      for i = 1, #all, 2 do
-        local f, val = all[i], all[i + 1]
+    -- state::session_purgeable: past its absolute expiry (every token goes).
+    local whole = now >= tonumber(exp)
+    local live = redis.call('HGET', k, 'live')
+    repeat
+      if spent >= budget then return {removed, n - 1, cursor, gone, users} end
+      local step = math.min(128, budget - spent)
+      local r = redis.call('HSCAN', k, cursor, 'MATCH', 't:*', 'COUNT', step)
+      cursor = r[1]
+      local fields, doomed = r[2], {}
+      -- What the step cost: the fields it returned (a small hash returns all
+      -- of them at once, whatever COUNT says), and the step itself.
+      spent = spent + 1 + #fields / 2
+      for i = 1, #fields, 2 do
+        local f, val = fields[i], fields[i + 1]
         -- state::token_purgeable: unused (no ':used_at') and past its expiry.
-        if string.sub(f, 1, 2) == 't:' and not string.find(val, ':', 1, true)
-            and now >= tonumber(val) then
-          redis.call('HDEL', k, f)
+        if whole or (not string.find(val, ':', 1, true) and now >= tonumber(val)) then
+          doomed[#doomed + 1] = f
           if string.sub(f, 3) == live then redis.call('HDEL', k, 'lexp') end
-          removed = removed + 1
-          changed = true
         end
       end
-      if changed then redis.call('HINCRBY', k, 'v', 1) end
+      local deleted = hdel(k, doomed)
+      if deleted > 0 then
+        removed = removed + deleted
+        redis.call('HINCRBY', k, 'v', 1)
+      end
+    until cursor == '0'
+    if whole then
+      gone[#gone + 1] = n
+      users[#users + 1] = redis.call('HGET', k, 'user') or ''
+      redis.call('DEL', k)
     end
   end
+  cursor = '0'
 end
-table.insert(gone, 1, tostring(removed))
-return gone
+return {removed, #KEYS, '0', gone, users}

@@ -1,10 +1,10 @@
--- Revokes a session. With a version (Decision::RevokeForReuse), only if the
--- session is still at that version.
--- KEYS: session. ARGV: version ('' = any), now.
--- Returns 1 revoked, 0 version changed, -1 unknown, -2 already revoked.
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return -1 end
-if ARGV[1] ~= '' and v ~= ARGV[1] then return 0 end
+-- Revokes a session. For Decision::Revoke, only if the session and its user's
+-- cutoff are still as the decision read them; for a logout, whatever they are.
+-- KEYS: session [, the user's cutoff]. ARGV: version ('' = any), now, cutoff as
+-- read ('' if none; only with a version).
+-- Returns 1 revoked, 0 changed since the read, -1 unknown, -2 already revoked.
+if not redis.call('HGET', KEYS[1], 'v') then return -1 end
+if ARGV[1] ~= '' and not unchanged(KEYS[1], ARGV[1], KEYS[2], ARGV[3]) then return 0 end
 if redis.call('HGET', KEYS[1], 'rev') == '1' then return -2 end
 redis.call('HSET', KEYS[1], 'rev', '1', 'rat', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'v', 1)
