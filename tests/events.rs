@@ -53,7 +53,9 @@ fn token_err<T: std::fmt::Debug>(r: Result<T, AuthError>) -> TokenError {
 async fn every_kind_once(b: Backend) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (s, users, id) = sessions(b.store());
-    let s = s.with_events(tx).with_reuse_grace(Duration::from_secs(30))
+    let s = s
+        .with_events(tx)
+        .with_reuse_grace(Duration::from_secs(30))
         .unwrap();
     let uid = id.to_string();
     let mut secrets: Vec<String> = Vec::new();
@@ -73,9 +75,7 @@ async fn every_kind_once(b: Backend) {
     let p1 = s.refresh(&p0.refresh).await.unwrap();
     assert_eq!(
         next(&mut rx).await.kind,
-        EventKind::Rotated {
-            redelivered: false
-        }
+        EventKind::Rotated { redelivered: false }
     );
     // Within the grace window, the predecessor once more.
     let p1b = s.refresh(&p0.refresh).await.unwrap();
@@ -87,16 +87,12 @@ async fn every_kind_once(b: Backend) {
     let p2 = s.refresh(&p1b.refresh).await.unwrap();
     assert_eq!(
         next(&mut rx).await.kind,
-        EventKind::Rotated {
-            redelivered: false
-        }
+        EventKind::Rotated { redelivered: false }
     );
     let _ = s.refresh(&p2.refresh).await.unwrap();
     assert_eq!(
         next(&mut rx).await.kind,
-        EventKind::Rotated {
-            redelivered: false
-        }
+        EventKind::Rotated { redelivered: false }
     );
     assert_eq!(token_err(s.refresh(&p1.refresh).await), TokenError::Reused);
     let e = next(&mut rx).await;
@@ -242,12 +238,7 @@ async fn hook_sees_the_committed_state(b: Backend) {
     s.refresh(&p.refresh).await.unwrap();
     assert_eq!(
         wait().await,
-        (
-            EventKind::Rotated {
-                redelivered: false
-            },
-            true
-        )
+        (EventKind::Rotated { redelivered: false }, true)
     );
     let _ = s.refresh(&p.refresh).await;
     assert_eq!(wait().await, (EventKind::ReuseDetected, true));

@@ -163,12 +163,8 @@ async fn access_and_renewal(b: Backend) {
         vec![
             EventKind::ReuseDetected,
             EventKind::SlidingIssued,
-            EventKind::SlidingRenewed {
-                redelivered: false
-            },
-            EventKind::SlidingRenewed {
-                redelivered: false
-            },
+            EventKind::SlidingRenewed { redelivered: false },
+            EventKind::SlidingRenewed { redelivered: false },
         ]
     );
 }

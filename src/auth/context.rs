@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 /// Put into the extensions of every request the layer lets through.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) struct LayerContext {
     /// `TypeId` of the custom-claims type `C` of the `Claims<C>` it inserts.
     pub(crate) claims: TypeId,
@@ -16,6 +17,7 @@ pub(crate) struct LayerContext {
     pub(crate) realm: Arc<str>,
 }
 
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 impl LayerContext {
     pub(crate) fn of<C: 'static>(realm: Arc<str>) -> Self {
         LayerContext {

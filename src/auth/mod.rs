@@ -42,6 +42,7 @@ mod rejection;
 mod service;
 pub(crate) mod source;
 
+#[cfg(feature = "axum")]
 pub(crate) use context::LayerContext;
 pub use future::ResponseFuture;
 pub use layer::JwtAuthLayer;

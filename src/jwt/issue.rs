@@ -144,7 +144,9 @@ impl Jwt {
         until: u64,
     ) -> Result<(String, u64), IssueError> {
         let now = self.now();
-        let exp = now.saturating_add(self.inner.settings.access_ttl).min(until);
+        let exp = now
+            .saturating_add(self.inner.settings.access_ttl)
+            .min(until);
         let m = Mint {
             kind: TokenKind::Access,
             user_id,

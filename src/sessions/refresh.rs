@@ -56,7 +56,12 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         // rare case the session ends before the usual lifetime does.
         let (access, access_expires_at) = if access_expires_at > next.session_expires_at {
             self.jwt
-                .issue_access_until(&claims.user_id, claims.session_id, &custom, next.session_expires_at)
+                .issue_access_until(
+                    &claims.user_id,
+                    claims.session_id,
+                    &custom,
+                    next.session_expires_at,
+                )
                 .map_err(issue_failed)?
         } else {
             (access, access_expires_at)
@@ -142,19 +147,37 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
                 expires_at,
                 session_expires_at,
                 ..
-            } => (Next { jti: req.successor_jti, expires_at, session_expires_at }, false),
+            } => (
+                Next {
+                    jti: req.successor_jti,
+                    expires_at,
+                    session_expires_at,
+                },
+                false,
+            ),
             RotateOutcome::Redelivered {
                 jti,
                 expires_at,
                 session_expires_at,
                 ..
-            } => (Next { jti, expires_at, session_expires_at }, true),
+            } => (
+                Next {
+                    jti,
+                    expires_at,
+                    session_expires_at,
+                },
+                true,
+            ),
             refused => return Err(self.refused(refused, user_id, session_id)),
         };
         let kind = if sliding {
-            EventKind::SlidingRenewed { redelivered: redelivered }
+            EventKind::SlidingRenewed {
+                redelivered: redelivered,
+            }
         } else {
-            EventKind::Rotated { redelivered: redelivered }
+            EventKind::Rotated {
+                redelivered: redelivered,
+            }
         };
         self.emit(kind, user_id, Some(session_id));
         let counted = if redelivered {

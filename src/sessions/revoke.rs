@@ -55,7 +55,8 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     async fn revoke_every(&self, user_id: &str) -> Result<u64, StoreError> {
         let n = metrics::timed(
             StoreOp::RevokeUser,
-            self.store.revoke_user(user_id, self.jwt.clock().now_millis()),
+            self.store
+                .revoke_user(user_id, self.jwt.clock().now_millis()),
         )
         .await?;
         self.emit(EventKind::AllSessionsRevoked { sessions: n }, user_id, None);

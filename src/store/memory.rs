@@ -231,9 +231,14 @@ impl TokenStore for MemoryStore {
                 // The owner is checked again: the index could be stale.
                 let live = s.state.live_jti.and_then(|j| s.tokens.get(&j));
                 (s.state.user_id == user_id && state::is_listable(&s.state, live, now)).then(|| {
-                    SessionInfo::new(id, s.state.user_id.clone(), s.created_at, s.state.expires_at)
-                        .with_last_rotated_at(s.last_rotated_at)
-                        .with_label(s.label.clone())
+                    SessionInfo::new(
+                        id,
+                        s.state.user_id.clone(),
+                        s.created_at,
+                        s.state.expires_at,
+                    )
+                    .with_last_rotated_at(s.last_rotated_at)
+                    .with_label(s.label.clone())
                 })
             })
             .collect();

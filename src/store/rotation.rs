@@ -224,7 +224,10 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let s = session(b, a);
         let live = TokenState::new(None, 500);
-        assert_eq!(decide(Some(&s), Some(&live), &req(b, 20, 0)), Decision::Rotate);
+        assert_eq!(
+            decide(Some(&s), Some(&live), &req(b, 20, 0)),
+            Decision::Rotate
+        );
         assert_eq!(
             decide(Some(&s), Some(&live), &req(b, 500, 0)),
             Decision::Refuse(RotateOutcome::Expired)

@@ -97,13 +97,7 @@ mod tests {
     use super::*;
 
     fn session(revoked: bool) -> SessionState {
-        SessionState {
-            user_id: "u".into(),
-            revoked,
-            expires_at: 100,
-            live_jti: None,
-            live_parent: None,
-        }
+        SessionState::new("u", revoked, 100, None, None)
     }
 
     #[test]
