@@ -3,7 +3,8 @@
 //! Two suites, so a failure names the layer that broke:
 //!
 //! - [`store_cases`]: the [`TokenStore`] contract itself, called directly with
-//!   explicit `now` values (refusals, purge);
+//!   explicit `now` values (refusals, purge, listing, revoke-all cutoffs,
+//!   rotation races and the grace window through [`TokenStore::rotate`]);
 //! - [`session_cases`]: the same store under [`Sessions`](crate::Sessions)
 //!   (login, refresh, logout, revoke-all, reuse detection, races), on a manual
 //!   [`Clock`](crate::Clock) the cases move instead of sleeping.
@@ -41,6 +42,7 @@
 //! [`FailingStore`]) are public for a backend's own tests.
 //!
 //! [`TokenStore`]: crate::TokenStore
+//! [`TokenStore::rotate`]: crate::TokenStore::rotate
 
 use std::future::Future;
 use std::pin::Pin;
