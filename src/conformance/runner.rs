@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
 use tokio::task::JoinError;
 
 use super::{Case, Suite};
@@ -27,6 +28,12 @@ use crate::store::TokenStore;
 
 /// How long one case may run before it counts as failed (a hung store).
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many stores a suite makes at once. A database runs schema changes one
+/// after another, and a migration that queues behind every other case's would
+/// meet the store's operation timeout; a case starts as soon as its store is
+/// made.
+pub const STORES_MADE_AT_ONCE: usize = 4;
 
 type Cleanup = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -141,16 +148,20 @@ where
         suite.cases.len()
     );
     let factory = Arc::new(factory);
+    let making = Arc::new(Semaphore::new(STORES_MADE_AT_ONCE));
     let mut first = Some(first);
     let handles: Vec<_> = cases
         .iter()
         .map(|&case| {
-            let (first, factory) = (first.take(), factory.clone());
+            let (first, factory, making) = (first.take(), factory.clone(), making.clone());
             tokio::spawn(async move {
                 let made = Instant::now();
                 let fresh = match first {
                     Some(first) => Ok(first),
-                    None => factory().await.map(|fresh| (fresh, made.elapsed())),
+                    None => {
+                        let _turn = making.acquire().await.expect("never closed");
+                        factory().await.map(|fresh| (fresh, made.elapsed()))
+                    }
                 };
                 run_case(case, fresh).await
             })
