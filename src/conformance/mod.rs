@@ -9,11 +9,14 @@
 //!   (login, refresh, logout, revoke-all, reuse detection, races), on a manual
 //!   [`Clock`](crate::Clock) the cases move instead of sleeping.
 //!
-//! Each case is written once, in one of those files; the `cases!` macro there
-//! both defines it and lists it in [`STORE_CASES`] or [`SESSION_CASES`], so a
-//! new case runs on every backend without being listed again. [`runner`] runs a
-//! [`Suite`]: every case at once, each on a fresh store from the backend's
-//! factory, cleaned up afterwards, and panics naming every case that failed.
+//! Each case is written once, in one of those files, inside the `cases!` macro
+//! of this module, which both defines it and lists it in [`STORE_CASES`] or
+//! [`SESSION_CASES`]: a new case runs on every backend without being listed
+//! again. [`runner`] runs a [`Suite`]: every case at once, each on a fresh
+//! store from the backend's factory, cleaned up afterwards; it prints each
+//! case's timings (`--nocapture`) and panics naming every case that failed.
+//! `CONFORMANCE_CASES=purge,race` runs only the cases whose names contain one
+//! of those words ([`runner::CASES_VAR`]).
 //!
 //! # Running it for a backend
 //!
@@ -38,7 +41,8 @@
 //! tower_jwt_auth::token_store_conformance!(fresh);
 //! ```
 //!
-//! The fixtures the cases use ([`test_jwt`], [`sessions_for`], [`Users`],
+//! The fixtures the cases use ([`test_jwt`], [`sessions_for`], their
+//! clock-taking forms [`test_jwt_on`] and [`sessions_on`], [`Users`],
 //! [`FailingStore`]) are public for a backend's own tests.
 //!
 //! [`TokenStore`]: crate::TokenStore
@@ -125,10 +129,6 @@ pub const SESSIONS_SUITE: Suite = Suite {
     name: "sessions",
     cases: SESSION_CASES,
 };
-
-/// Every suite, each a `#[tokio::test]` of
-/// [`token_store_conformance!`](crate::token_store_conformance).
-pub const SUITES: &[Suite] = &[STORE_SUITE, SESSIONS_SUITE];
 
 /// Generates the conformance tests for a backend: `conformance_store` and
 /// `conformance_sessions`, one `#[tokio::test]` a [`Suite`], each running every
