@@ -478,14 +478,22 @@ cases! {
     /// 64 concurrent rotations of one token, 5 times over, through
     /// [`TokenStore::rotate`] (grace 0): exactly one is `Rotated`, the others are
     /// reuse (at least one, which revokes the session) or `Revoked`; never a
-    /// store error.
+    /// store error. The five rounds run at once, each on its own session.
     pub async fn rotation_races(store: Arc<dyn TokenStore>) {
         let now = system_secs();
         let user = unique_user("race");
-        for round in 0..5 {
-            let s = new_session(&user, now, 500, 1000);
-            store.create_session(&s).await.unwrap();
-            let outcomes = rotation_race(&store, &s, now, 64).await;
+        let rounds: Vec<_> = (0..5)
+            .map(|round| {
+                let (store, s) = (store.clone(), new_session(&user, now, 500, 1000));
+                tokio::spawn(async move {
+                    store.create_session(&s).await.unwrap();
+                    let outcomes = rotation_race(&store, &s, now, 64).await;
+                    (round, outcomes, s)
+                })
+            })
+            .collect();
+        for handle in rounds {
+            let (round, outcomes, s) = handle.await.expect("round panicked");
             let winners: Vec<Uuid> = outcomes
                 .iter()
                 .filter(|(o, _)| matches!(o, RotateOutcome::Rotated { .. }))
