@@ -1,11 +1,11 @@
 //! The conformance suite on MemoryStore.
 
-mod common;
+use tower_jwt_auth::MemoryStore;
+use tower_jwt_auth::conformance::{FreshStore, Unavailable};
 
-use std::sync::Arc;
+/// A new store: nothing to connect to, nothing to drop.
+async fn fresh_store() -> Result<FreshStore, Unavailable> {
+    Ok(FreshStore::new(MemoryStore::new()))
+}
 
-use tower_jwt_auth::{MemoryStore, TokenStore};
-
-tower_jwt_auth::token_store_conformance!(async || Some(
-    Arc::new(MemoryStore::new()) as Arc<dyn TokenStore>
-));
+tower_jwt_auth::token_store_conformance!(fresh_store);

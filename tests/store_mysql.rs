@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use tower_jwt_auth::conformance::{FreshStore, Unavailable};
 use tower_jwt_auth::store::sql::SqlStoreOptions;
 use tower_jwt_auth::{MySqlStore, TokenStore};
 use uuid::Uuid;
@@ -28,34 +29,59 @@ fn url() -> String {
     common::service_url(common::MYSQL_URL.0, common::MYSQL_URL.1)
 }
 
-async fn pool(max: u32) -> Option<MySqlPool> {
-    match MySqlPoolOptions::new()
+/// A pool of `max` connections to the test database.
+async fn connect(max: u32) -> Result<MySqlPool, sqlx::Error> {
+    MySqlPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
         .connect(&url())
         .await
-    {
+}
+
+async fn pool(max: u32) -> Option<MySqlPool> {
+    match connect(max).await {
         Ok(p) => Some(p),
         Err(e) => common::unavailable("MariaDB", e),
     }
 }
 
-/// A store with its own table prefix, migrated, on a pool of 8 connections.
-async fn fresh_store() -> Option<MySqlStore> {
-    let pool = pool(8).await?;
+/// A store on `pool` with its own table prefix, migrated.
+async fn prefixed_store(pool: MySqlPool) -> MySqlStore {
     let prefix = format!("{}_", common::unique_name("t"));
     let store = MySqlStore::with_options(pool, SqlStoreOptions::new().table_prefix(prefix))
         .expect("valid prefix");
     store.migrate().await.expect("migrate");
-    Some(store)
+    store
 }
 
-mod conformance {
-    use super::*;
-    tower_jwt_auth::token_store_conformance!(async || fresh_store()
-        .await
-        .map(|s| Arc::new(s) as Arc<dyn TokenStore>));
+/// A store with its own table prefix, migrated, on a pool of 8 connections.
+async fn fresh_store() -> Option<MySqlStore> {
+    Some(prefixed_store(pool(8).await?).await)
 }
+
+/// A conformance case's store: its own table prefix on its own pool of 8
+/// connections. The cleanup drops the prefixed tables and closes the pool.
+async fn case_store() -> Result<FreshStore, Unavailable> {
+    let pool = connect(8)
+        .await
+        .map_err(|e| Unavailable::new("MariaDB", e))?;
+    let store = prefixed_store(pool.clone()).await;
+    let t = store.table_names().clone();
+    Ok(FreshStore::new(store).with_cleanup(async move || {
+        // Tokens first: they reference sessions.
+        let drop = format!(
+            "DROP TABLE IF EXISTS `{}`, `{}`, `{}`, `{}`",
+            t.refresh_tokens, t.sessions, t.user_cutoffs, t.schema_versions
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&pool)
+            .await
+            .expect("drop the case's tables");
+        pool.close().await;
+    }))
+}
+
+tower_jwt_auth::token_store_conformance!(case_store);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_under_concurrency() {

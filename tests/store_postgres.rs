@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tower_jwt_auth::conformance::{FreshStore, Unavailable};
 use tower_jwt_auth::store::sql::SqlStoreOptions;
 use tower_jwt_auth::{PgStore, TokenStore};
 use uuid::Uuid;
@@ -28,34 +29,70 @@ fn url() -> String {
     common::service_url(common::POSTGRES_URL.0, common::POSTGRES_URL.1)
 }
 
-async fn pool(max: u32) -> Option<PgPool> {
-    match PgPoolOptions::new()
+/// A pool of `max` connections to the test database.
+async fn connect(max: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
         .connect(&url())
         .await
-    {
+}
+
+async fn pool(max: u32) -> Option<PgPool> {
+    match connect(max).await {
         Ok(p) => Some(p),
         Err(e) => common::unavailable("PostgreSQL", e),
     }
 }
 
-/// A store with its own table prefix, migrated, on a pool of 8 connections.
-async fn fresh_store() -> Option<PgStore> {
-    let pool = pool(8).await?;
+/// A store on `pool` with its own table prefix, migrated.
+async fn prefixed_store(pool: PgPool) -> PgStore {
     let prefix = format!("{}_", common::unique_name("t"));
     let store = PgStore::with_options(pool, SqlStoreOptions::new().table_prefix(prefix))
         .expect("valid prefix");
     store.migrate().await.expect("migrate");
-    Some(store)
+    store
 }
 
-mod conformance {
-    use super::*;
-    tower_jwt_auth::token_store_conformance!(async || fresh_store()
-        .await
-        .map(|s| Arc::new(s) as Arc<dyn TokenStore>));
+/// A store with its own table prefix, migrated, on a pool of 8 connections.
+async fn fresh_store() -> Option<PgStore> {
+    Some(prefixed_store(pool(8).await?).await)
 }
+
+/// A conformance case's store: its own table prefix on its own pool of 8
+/// connections. The cleanup drops the prefixed tables and closes the pool.
+///
+/// Its connections commit without waiting for the WAL flush
+/// (`synchronous_commit=off`): what a commit makes visible, and when, is the
+/// same; only a server crash could lose the last commits, which no case
+/// checks, and the suite runs several times faster.
+async fn case_store() -> Result<FreshStore, Unavailable> {
+    let options = PgConnectOptions::from_str(&url())
+        .expect("a valid TEST_POSTGRES_URL")
+        .options([("synchronous_commit", "off")]);
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| Unavailable::new("PostgreSQL", e))?;
+    let store = prefixed_store(pool.clone()).await;
+    let t = store.table_names().clone();
+    Ok(FreshStore::new(store).with_cleanup(async move || {
+        // Tokens first: they reference sessions.
+        let drop = format!(
+            "DROP TABLE IF EXISTS \"{}\", \"{}\", \"{}\", \"{}\"",
+            t.refresh_tokens, t.sessions, t.user_cutoffs, t.schema_versions
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&pool)
+            .await
+            .expect("drop the case's tables");
+        pool.close().await;
+    }))
+}
+
+tower_jwt_auth::token_store_conformance!(case_store);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_under_concurrency() {

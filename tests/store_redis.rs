@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proxy::Proxy;
-use tower_jwt_auth::conformance::{sessions_for, test_jwt};
+use tower_jwt_auth::conformance::{FreshStore, Unavailable, sessions_for, test_jwt};
 use tower_jwt_auth::store::redis::redis;
 use tower_jwt_auth::store::{NewSession, RotateOutcome, RotateRequest};
 use tower_jwt_auth::{AuthError, NoCustomClaims, RedisStore, TokenStore};
@@ -39,7 +39,49 @@ async fn fresh_store() -> Option<Arc<dyn TokenStore>> {
     Some(Arc::new(store) as Arc<dyn TokenStore>)
 }
 
-tower_jwt_auth::token_store_conformance!(async || fresh_store().await);
+/// A conformance case's store under its own key prefix. The cleanup deletes
+/// every key under that prefix.
+async fn case_store() -> Result<FreshStore, Unavailable> {
+    let prefix = common::unique_name("tjwt_test");
+    let store = RedisStore::builder()
+        .url(redis_url())
+        .key_prefix(&prefix)
+        .build()
+        .await
+        .map_err(|e| Unavailable::new("Redis", e))?;
+    let con = store.connection_manager();
+    Ok(FreshStore::new(store).with_cleanup(async move || delete_keys(con, &prefix).await))
+}
+
+/// Deletes every key under `prefix` (`SCAN` + `UNLINK`).
+async fn delete_keys(mut con: redis::aio::ConnectionManager, prefix: &str) {
+    let pattern = format!("{prefix}:*");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await
+            .expect("scan the case's keys");
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut con)
+                .await
+                .expect("delete the case's keys");
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+tower_jwt_auth::token_store_conformance!(case_store);
 
 /// `host:port` of the test Redis, for the proxy.
 fn redis_host_port() -> String {

@@ -14,21 +14,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use tower_jwt_auth::conformance::sessions_for;
+use tower_jwt_auth::conformance::{FreshStore, Unavailable, sessions_for};
 use tower_jwt_auth::store::sql::SqlStoreOptions;
 use tower_jwt_auth::store::{RotateOutcome, RotateRequest};
 use tower_jwt_auth::{AuthError, NoCustomClaims, SqliteStore, TokenStore};
 use uuid::Uuid;
 
-/// A fresh database file under the target directory, migrated.
-async fn file_store() -> SqliteStore {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{}.db", common::unique_name("store")));
+/// A database file no other test uses, under the target directory.
+fn new_db_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", common::unique_name("store")))
+}
+
+/// A fresh database file at `path`, migrated.
+async fn file_store_at(path: &std::path::Path) -> SqliteStore {
     let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("open SQLite file");
     store.migrate().await.expect("migrate");
     store
+}
+
+/// A fresh database file under the target directory, migrated.
+async fn file_store() -> SqliteStore {
+    file_store_at(&new_db_path()).await
 }
 
 /// A fresh named in-memory database, shared by the pool's 8 connections, migrated.
@@ -45,18 +54,36 @@ async fn memory_store() -> SqliteStore {
     store
 }
 
+/// A conformance case's store on its own database file; the cleanup closes the
+/// pool and deletes the file (with its WAL and shared-memory files).
+async fn conformance_file_store() -> Result<FreshStore, Unavailable> {
+    let path = new_db_path();
+    let store = file_store_at(&path).await;
+    let pool = store.pool().clone();
+    Ok(FreshStore::new(store).with_cleanup(async move || {
+        pool.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }))
+}
+
+/// A conformance case's store on its own in-memory database, which goes with
+/// its last connection: the cleanup closes the pool.
+async fn conformance_memory_store() -> Result<FreshStore, Unavailable> {
+    let store = memory_store().await;
+    let pool = store.pool().clone();
+    Ok(FreshStore::new(store).with_cleanup(async move || pool.close().await))
+}
+
 mod file {
-    use super::*;
-    tower_jwt_auth::token_store_conformance!(async || Some(
-        Arc::new(file_store().await) as Arc<dyn TokenStore>
-    ));
+    tower_jwt_auth::token_store_conformance!(super::conformance_file_store);
 }
 
 mod memory {
-    use super::*;
-    tower_jwt_auth::token_store_conformance!(async || Some(
-        Arc::new(memory_store().await) as Arc<dyn TokenStore>
-    ));
+    tower_jwt_auth::token_store_conformance!(super::conformance_memory_store);
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! Shared by the integration tests: where the services are, and whether a test may
-//! skip when one is not there.
+//! skip when one is not there. The conformance suite applies the same policy
+//! itself (`tower_jwt_auth::conformance::runner`); these helpers serve the other
+//! tests.
 #![allow(dead_code)]
 
 /// The URL of a service, from `var`, or the default for this kind of machine.
@@ -8,8 +10,9 @@ pub fn service_url(var: &str, default: &str) -> String {
 }
 
 /// Under CI every service must be there: a test that cannot reach one fails.
+/// The conformance runner's rule, so both read `CI` alike.
 pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+    tower_jwt_auth::conformance::runner::in_ci()
 }
 
 /// Called when a service is unreachable: panics under CI, otherwise prints why the
