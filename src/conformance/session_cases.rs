@@ -18,7 +18,7 @@ use crate::store::TokenStore;
 use crate::{Algorithm, Jwt, Key, NoCustomClaims, Sessions, TokenPair};
 
 use super::FailingStore;
-use super::fixtures::{Users, sessions_on, token_err};
+use super::fixtures::{Users, sessions_on, test_jwt_on, token_err};
 
 /// Sessions over `store` with one active user, on a manual clock at the
 /// system's time: the sessions, the users, the user's id and the clock.
@@ -81,6 +81,8 @@ cases! {
     /// (and that refusal, being reuse, ends the session: so it is checked on a copy).
     pub async fn chain_of_ten_rotations(store: Arc<dyn TokenStore>) {
         let (sessions, _, id, _) = on_manual_clock(store);
+        // Strict single use: a replay right after a rotation is reuse.
+        let sessions = sessions.with_reuse_grace(Duration::ZERO).unwrap();
         let mut pair = sessions
             .login(&id, &NoCustomClaims, Some("test".into()))
             .await
@@ -147,6 +149,8 @@ cases! {
     /// The rounds run [`ROUNDS_AT_ONCE`] at a time, each on its own session.
     pub async fn race_exactly_one_winner(store: Arc<dyn TokenStore>) {
         let (sessions, _, id, _) = on_manual_clock(store);
+        // Window 0: strict single use, as without a reuse window.
+        let sessions = sessions.with_reuse_grace(Duration::ZERO).unwrap();
         for wave in (0..20).step_by(ROUNDS_AT_ONCE) {
             let rounds: Vec<_> = (wave..wave + ROUNDS_AT_ONCE)
                 .map(|round| {
@@ -172,11 +176,12 @@ cases! {
         }
     }
 
-    /// With a grace window, every extra winner of a race is recorded in the session,
-    /// and a replay after the window revokes all of it.
+    /// With a reuse window, every winner of a race gets the one successor (the
+    /// same refresh `jti`: no second branch), and a replay after the window
+    /// revokes the session.
     pub async fn race_with_grace(store: Arc<dyn TokenStore>) {
         let (sessions, _, id, clock) = on_manual_clock(store);
-        let sessions = sessions.with_reuse_grace(Duration::from_secs(2));
+        let sessions = sessions.with_reuse_grace(Duration::from_secs(2)).unwrap();
         let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
         let results = race(&sessions, &pair.refresh, 64).await;
         let winners: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
@@ -186,6 +191,7 @@ cases! {
                 w.session_id, pair.session_id,
                 "extra winners stay in the session"
             );
+            assert_eq!(w.refresh_jti, winners[0].refresh_jti, "one successor");
         }
         // Past the window.
         clock.advance(Duration::from_millis(3100));
@@ -206,13 +212,14 @@ cases! {
     /// Grace covers only the immediate predecessor of the live token.
     pub async fn second_to_last_never_gets_grace(store: Arc<dyn TokenStore>) {
         let (sessions, _, id, _) = on_manual_clock(store);
-        let sessions = sessions.with_reuse_grace(Duration::from_secs(60));
+        let sessions = sessions.with_reuse_grace(Duration::from_secs(60)).unwrap();
         let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
         let p1 = sessions.refresh(&p0.refresh).await.unwrap();
         let p2 = sessions.refresh(&p1.refresh).await.unwrap();
         // p1 is the immediate predecessor of the live token: grace applies.
         let p2b = sessions.refresh(&p1.refresh).await.unwrap();
         assert_eq!(p2b.session_id, p2.session_id);
+        assert_eq!(p2b.refresh_jti, p2.refresh_jti, "the same successor again");
         // p0 is two generations back: reuse, and the session dies.
         assert_eq!(
             token_err(sessions.refresh(&p0.refresh).await),
@@ -385,5 +392,151 @@ cases! {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// The reuse window (issue 17): a replay of a used token within the window,
+    /// before its successor was used, answers that successor again (same jti,
+    /// same expiry, a fresh access token); after the window it is reuse.
+    pub async fn replay_within_window_gets_the_successor_again(store: Arc<dyn TokenStore>) {
+        let (sessions, _, id, clock) = on_manual_clock(store);
+        let sessions = sessions.with_reuse_grace(Duration::from_secs(10)).unwrap();
+        let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+        let p1 = sessions.refresh(&p0.refresh).await.unwrap();
+        clock.advance(Duration::from_secs(9));
+        let again = sessions.refresh(&p0.refresh).await.unwrap();
+        assert_eq!(again.refresh_jti, p1.refresh_jti, "the same successor");
+        assert_eq!(again.refresh_expires_at, p1.refresh_expires_at);
+        assert_eq!(again.session_id, p1.session_id);
+        sessions.check_access(&again.access).await.unwrap();
+        // Past the window: reuse, and the session is revoked.
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(
+            token_err(sessions.refresh(&p0.refresh).await),
+            TokenError::Reused
+        );
+        assert_pair_revoked(&sessions, &again).await;
+    }
+
+    /// Once the successor was used, a replay of its parent is reuse even within
+    /// the window: the chain never forks.
+    pub async fn replay_after_the_successor_was_used_is_reuse(store: Arc<dyn TokenStore>) {
+        let (sessions, _, id, _) = on_manual_clock(store);
+        let sessions = sessions.with_reuse_grace(Duration::from_secs(10)).unwrap();
+        let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+        let p1 = sessions.refresh(&p0.refresh).await.unwrap();
+        let p2 = sessions.refresh(&p1.refresh).await.unwrap();
+        assert_eq!(
+            token_err(sessions.refresh(&p0.refresh).await),
+            TokenError::Reused
+        );
+        assert_pair_revoked(&sessions, &p2).await;
+    }
+
+    /// 64 concurrent refreshes of one token with a window: every 200 carries the
+    /// same successor, and the chain goes on from it.
+    pub async fn race_with_window_answers_one_successor(store: Arc<dyn TokenStore>) {
+        let (sessions, _, id, _) = on_manual_clock(store);
+        let sessions = sessions.with_reuse_grace(Duration::from_secs(10)).unwrap();
+        for round in 0..5 {
+            let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+            let results = race(&sessions, &pair.refresh, 64).await;
+            let mut successors = std::collections::HashSet::new();
+            for r in results {
+                match r {
+                    Ok(p) => {
+                        successors.insert(p.refresh_jti);
+                    }
+                    Err(e) => panic!("round {round}: a racing refresh was refused: {e:?}"),
+                }
+            }
+            assert_eq!(successors.len(), 1, "round {round}: one successor per generation");
+            let live = successors.into_iter().next().unwrap();
+            // The winners' token (all the same) rotates on.
+            let any = race(&sessions, &pair.refresh, 1).await.remove(0).unwrap();
+            assert_eq!(any.refresh_jti, live);
+            sessions.refresh(&any.refresh).await.unwrap();
+        }
+    }
+
+    /// Logins racing a revoke-all never survive it, even in the same second and
+    /// from an instance whose clock is behind: a session created before the
+    /// cutoff (to the millisecond) is revoked, whichever committed first; a
+    /// login after it, in the same second, lives.
+    pub async fn logins_racing_revoke_all_never_survive(store: Arc<dyn TokenStore>) {
+        // Two app instances on one store: A logs in at t.300, B revokes all at t.700.
+        let t = Clock::manual_now().now_secs();
+        let clock_a = Clock::manual(t);
+        clock_a.advance(Duration::from_millis(300));
+        let clock_b = Clock::manual(t);
+        clock_b.advance(Duration::from_millis(700));
+        let (a, users, id) = sessions_on(store.clone(), clock_a);
+        let b = Sessions::new(test_jwt_on(clock_b.clone()), store, users);
+        for round in 0..5 {
+            let barrier = Arc::new(tokio::sync::Barrier::new(17));
+            let mut logins = Vec::new();
+            for _ in 0..16 {
+                let (a, barrier) = (a.clone(), barrier.clone());
+                logins.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    a.login(&id, &NoCustomClaims, None).await.unwrap()
+                }));
+            }
+            let revoke = {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    b.revoke_user(&id).await.unwrap()
+                })
+            };
+            revoke.await.unwrap();
+            for l in logins {
+                let p = l.await.unwrap();
+                assert_eq!(
+                    token_err(a.check_access(&p.access).await),
+                    TokenError::Revoked,
+                    "round {round}: a login from before the revoke-all survived it"
+                );
+                assert_eq!(
+                    token_err(a.refresh(&p.refresh).await),
+                    TokenError::Revoked,
+                    "round {round}"
+                );
+            }
+            // The next round races a new revoke-all, a second later on both.
+            a.jwt().clock().advance(Duration::from_secs(1));
+            clock_b.advance(Duration::from_secs(1));
+        }
+        // In the revoke-all's own second, a login after it lives.
+        clock_b.advance(Duration::from_millis(100) + Duration::from_secs(0));
+        let _ = b.revoke_user(&id).await.unwrap();
+        clock_b.advance(Duration::from_millis(100));
+        let after = b.login(&id, &NoCustomClaims, None).await.unwrap();
+        b.check_access(&after.access).await.unwrap();
+        b.refresh(&after.refresh).await.unwrap();
+    }
+
+    /// No access token outlives its session's absolute expiry, at login or
+    /// after a refresh.
+    pub async fn access_tokens_never_outlive_the_session(store: Arc<dyn TokenStore>) {
+        let clock = Clock::manual_now();
+        let jwt = Jwt::builder()
+            .signing_key(Key::hmac("test", Algorithm::HS256, [42u8; 32]).expect("valid key"))
+            .access_ttl(Duration::from_secs(300))
+            .refresh_ttl(Duration::from_secs(300))
+            .session_max_age(Duration::from_secs(100))
+            .clock(clock.clone())
+            .build()
+            .expect("valid config");
+        let users = Arc::new(Users::new());
+        let id = Uuid::new_v4();
+        users.insert(id, "alice".into());
+        let sessions: Sessions<Users> = Sessions::new(jwt, store, users);
+        let start = clock.now_secs();
+        let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+        assert!(p0.access_expires_at <= start + 100, "{} > {}", p0.access_expires_at, start + 100);
+        clock.advance(Duration::from_secs(60));
+        let p1 = sessions.refresh(&p0.refresh).await.unwrap();
+        assert!(p1.access_expires_at <= start + 100);
+        assert!(p1.refresh_expires_at <= start + 100);
     }
 }

@@ -168,7 +168,8 @@ cases! {
         assert_eq!(
             store.rotate(&r).await.unwrap(),
             RotateOutcome::Rotated {
-                expires_at: now + 120
+                expires_at: now + 120,
+                session_expires_at: now + 120
             }
         );
         // Past the absolute lifetime the successor is refused, though its own ttl is not over.
@@ -301,9 +302,10 @@ cases! {
         );
     }
 
-    /// Revoke-all revokes every session of the user (counting the live ones) and
-    /// every token of theirs issued before `now`; tokens of that very second are
-    /// judged by their session alone, and the cutoff never moves back.
+    /// Revoke-all (at a time in milliseconds) revokes every session of the user
+    /// (counting the live ones) and every token of theirs issued before it;
+    /// tokens of that very second are judged by their session alone, and the
+    /// cutoff never moves back.
     pub async fn revoke_user_cutoff(store: Arc<dyn TokenStore>) {
         let now = system_secs();
         let (user, other) = (unique_user("cutoff"), unique_user("cutoff-other"));
@@ -317,7 +319,7 @@ cases! {
         }
         assert!(store.revoke_session(s2.session_id, now).await.unwrap());
         assert_eq!(
-            store.revoke_user(&user, now + 5).await.unwrap(),
+            store.revoke_user(&user, (now + 5) * 1000).await.unwrap(),
             1,
             "one was live"
         );
@@ -358,7 +360,7 @@ cases! {
                 .unwrap()
         );
         // An earlier revoke-all (a clock behind) revokes s3 but keeps the cutoff at now+5.
-        assert_eq!(store.revoke_user(&user, now + 2).await.unwrap(), 1);
+        assert_eq!(store.revoke_user(&user, (now + 2) * 1000).await.unwrap(), 1);
         let s4 = new_session(&user, now + 6, 100, 1000);
         store.create_session(&s4).await.unwrap();
         assert!(
@@ -375,46 +377,53 @@ cases! {
         );
         assert_eq!(
             store
-                .revoke_user(&unique_user("nobody"), now)
+                .revoke_user(&unique_user("nobody"), now * 1000)
                 .await
                 .unwrap(),
             0
         );
     }
 
-    /// Grace ([`rotation::decide`](crate::store::rotation::decide)): the live
-    /// token's parent, presented again within the window (its last second
-    /// included), gets another successor, which is then the live token; after the
-    /// window it is reuse, and reuse revokes the session.
-    pub async fn grace_window(store: Arc<dyn TokenStore>) {
+    /// The reuse window ([`rotation::decide`](crate::store::rotation::decide)):
+    /// the live token's parent, presented again within the window (its last
+    /// second included) before the live token was used, gets the live token
+    /// again (`Redelivered`, nothing written: the chain goes on from it); after
+    /// the window it is reuse, and reuse revokes the session.
+    pub async fn reuse_window(store: Arc<dyn TokenStore>) {
         let now = system_secs();
-        let user = unique_user("grace");
+        let user = unique_user("window");
         let (within, after) = (
             new_session(&user, now, 500, 1000),
             new_session(&user, now, 500, 1000),
         );
+        let mut live = Vec::new();
         for s in [&within, &after] {
             store.create_session(s).await.unwrap();
-            let (first, _) = rotate_with_grace(&*store, s, s.jti, now, 10).await;
+            let (first, j1) = rotate_with_grace(&*store, s, s.jti, now, 10).await;
             assert_eq!(
                 first,
                 RotateOutcome::Rotated {
-                    expires_at: now + 100
+                    expires_at: now + 100,
+                    session_expires_at: now + 1000
                 }
             );
+            live.push(j1);
         }
-        let (again, live) = rotate_with_grace(&*store, &within, within.jti, now + 10, 10).await;
+        let (again, _) = rotate_with_grace(&*store, &within, within.jti, now + 10, 10).await;
         assert_eq!(
             again,
-            RotateOutcome::RotatedWithinGrace {
-                expires_at: now + 110
+            RotateOutcome::Redelivered {
+                jti: live[0],
+                expires_at: now + 100,
+                session_expires_at: now + 1000
             }
         );
-        let (next, _) = rotate_with_grace(&*store, &within, live, now + 10, 10).await;
+        let (next, _) = rotate_with_grace(&*store, &within, live[0], now + 10, 10).await;
         assert_eq!(
             next,
             RotateOutcome::Rotated {
-                expires_at: now + 110
+                expires_at: now + 110,
+                session_expires_at: now + 1000
             }
         );
         assert!(
@@ -436,16 +445,18 @@ cases! {
         assert_eq!(parent_again, RotateOutcome::Revoked, "revocation is final");
     }
 
-    /// Grace covers only the live token's parent: never a token two generations
-    /// back, nor a successor that a grace rotation superseded.
-    pub async fn grace_only_for_the_parent(store: Arc<dyn TokenStore>) {
+    /// The window covers only the live token's parent, and only while the live
+    /// token is unused: never a token two generations back, never after the
+    /// successor was used. A re-delivery makes no second branch: the token it
+    /// answers is the one live token, which rotates on.
+    pub async fn reuse_window_only_for_the_parent(store: Arc<dyn TokenStore>) {
         let now = system_secs();
-        let user = unique_user("grace-parent");
-        let (chain, forked) = (
+        let user = unique_user("window-parent");
+        let (chain, again) = (
             new_session(&user, now, 500, 1000),
             new_session(&user, now, 500, 1000),
         );
-        for s in [&chain, &forked] {
+        for s in [&chain, &again] {
             store.create_session(s).await.unwrap();
         }
         let (first, j1) = rotate_with_grace(&*store, &chain, chain.jti, now, 60).await;
@@ -460,19 +471,72 @@ cases! {
         let (live, _) = rotate_with_grace(&*store, &chain, j2, now, 60).await;
         assert_eq!(live, RotateOutcome::Revoked);
 
-        let (first, superseded) = rotate_with_grace(&*store, &forked, forked.jti, now, 60).await;
+        let (first, j1) = rotate_with_grace(&*store, &again, again.jti, now, 60).await;
         assert!(matches!(first, RotateOutcome::Rotated { .. }), "{first:?}");
-        let (graced, _) = rotate_with_grace(&*store, &forked, forked.jti, now, 60).await;
+        let (redelivered, _) = rotate_with_grace(&*store, &again, again.jti, now, 60).await;
         assert!(
-            matches!(graced, RotateOutcome::RotatedWithinGrace { .. }),
-            "{graced:?}"
+            matches!(redelivered, RotateOutcome::Redelivered { jti, .. } if jti == j1),
+            "{redelivered:?}"
         );
-        let (sibling, _) = rotate_with_grace(&*store, &forked, superseded, now, 60).await;
+        let (on, _) = rotate_with_grace(&*store, &again, j1, now + 1, 60).await;
+        assert!(matches!(on, RotateOutcome::Rotated { .. }), "{on:?}");
+        let (used, _) = rotate_with_grace(&*store, &again, again.jti, now + 1, 60).await;
         assert_eq!(
-            sibling,
+            used,
             RotateOutcome::ReuseDetected,
-            "a superseded successor"
+            "its successor was used since"
         );
+    }
+
+    /// A session created before the user's revoke-all cutoff (to the
+    /// millisecond, in the same second) is recorded revoked and never rotates;
+    /// one created at or after the cutoff lives.
+    pub async fn creation_checks_the_cutoff(store: Arc<dyn TokenStore>) {
+        let now = system_secs();
+        let user = unique_user("cutoff-race");
+        assert_eq!(store.revoke_user(&user, now * 1000 + 700).await.unwrap(), 0);
+        let before = new_session(&user, now, 100, 1000).with_created_at_ms(now * 1000 + 699);
+        let after = new_session(&user, now, 100, 1000).with_created_at_ms(now * 1000 + 700);
+        for s in [&before, &after] {
+            store.create_session(s).await.unwrap();
+        }
+        assert!(store.is_revoked(before.session_id, &user, now).await.unwrap());
+        assert_eq!(
+            store
+                .rotate(&rotate_req(&before, before.jti, now))
+                .await
+                .unwrap(),
+            RotateOutcome::Revoked
+        );
+        assert!(!store.is_revoked(after.session_id, &user, now).await.unwrap());
+        assert!(matches!(
+            store.rotate(&rotate_req(&after, after.jti, now)).await.unwrap(),
+            RotateOutcome::Rotated { .. }
+        ));
+        let listed = store.list_sessions(&user, now).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].session_id, after.session_id);
+    }
+
+    /// A cutoff no stored session falls under is purged; one that still covers
+    /// a stored session stays (its session stays revoked either way).
+    pub async fn purge_drops_idle_cutoffs(store: Arc<dyn TokenStore>) {
+        let now = system_secs();
+        let (idle, busy) = (unique_user("cutoff-idle"), unique_user("cutoff-busy"));
+        let old = new_session(&busy, now, 100, 1000);
+        store.create_session(&old).await.unwrap();
+        store.revoke_user(&idle, now * 1000 + 500).await.unwrap();
+        store.revoke_user(&busy, now * 1000 + 500).await.unwrap();
+        store.purge_expired(now).await.unwrap();
+        // The idle user's cutoff is gone: a session stamped before it now lives.
+        let late = new_session(&idle, now, 100, 1000).with_created_at_ms(now * 1000 + 100);
+        store.create_session(&late).await.unwrap();
+        assert!(!store.is_revoked(late.session_id, &idle, now).await.unwrap());
+        // The busy user's cutoff stayed: the same holds it back.
+        let late = new_session(&busy, now, 100, 1000).with_created_at_ms(now * 1000 + 100);
+        store.create_session(&late).await.unwrap();
+        assert!(store.is_revoked(late.session_id, &busy, now).await.unwrap());
+        assert!(store.is_revoked(old.session_id, &busy, now).await.unwrap());
     }
 
     /// 64 concurrent rotations of one token, 5 times over, through

@@ -52,7 +52,11 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             // queues here, so the reads below are current.
             let Some(session) = self.lock_session(&mut tx, req.session_id).await? else {
                 tx.rollback().await?;
-                return Ok(rotation::outcome(rotation::decide(None, None, req), 0));
+                return Ok(rotation::outcome(
+                    rotation::decide(None, None, req),
+                    None,
+                    req,
+                ));
             };
             let token = if session.user_id == req.user_id {
                 self.read_token(&mut tx, req).await?
@@ -66,7 +70,7 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             // The outcome (a revocation included) is answered only once it is
             // committed.
             tx.commit().await?;
-            Ok(rotation::outcome(decision, expires_at))
+            Ok(rotation::outcome(decision, Some(&session), req))
         })
         .await
     }
@@ -126,6 +130,7 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             let session = SessionCheck {
                 user_id: &owner,
                 revoked: row.col::<Option<i64>>(1)?.is_some(),
+                created_at_ms: 0,
             };
             let cutoff = row.col::<Option<i64>>(2)?.map(from_db);
             Ok(state::is_revoked(Some(session), user_id, issued_at, cutoff))
@@ -219,10 +224,8 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         expires_at: u64,
     ) -> Result<(), TxError> {
         match decision {
-            Decision::Rotate | Decision::RotateWithinGrace => {
-                // Rotate marks the presented (live) token used; grace marks the
-                // current live token superseded. Either way the old live token
-                // is used, and only one caller can make this write succeed.
+            Decision::Rotate => {
+                // Only one caller can make this write succeed.
                 if let Some(live) = session.live_jti {
                     let n = query::<DB>(&self.sql.mark_used)
                         .arg(to_db(req.now))
@@ -236,11 +239,11 @@ impl<DB: SqlDatabase> SqlStore<DB> {
                 }
                 self.make_live(tx, req, expires_at).await
             }
-            Decision::RevokeForReuse => {
+            Decision::Revoke(_) => {
                 let n = self.revoke(tx, req.session_id, req.now).await?;
                 one_row(n, "the session changed under its lock")
             }
-            Decision::Refuse(_) => Ok(()),
+            Decision::Redeliver { .. } | Decision::Refuse(_) => Ok(()),
         }
     }
 
