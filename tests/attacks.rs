@@ -1023,7 +1023,12 @@ async fn hostile_requests_over_http_get_the_right_4xx_and_the_server_keeps_servi
     let users = Arc::new(Users::new());
     let user = Uuid::new_v4();
     users.insert(user, "alice".into());
-    let sessions: Sessions<Users> = Sessions::new(jwt.clone(), store.clone(), users);
+    // Strict single use: a replay right after a rotation is reuse here (with the
+    // default reuse window it would get the same successor again; that
+    // behaviour has its own tests in the conformance suite and server_e2e).
+    let sessions: Sessions<Users> = Sessions::new(jwt.clone(), store.clone(), users)
+        .with_reuse_grace(Duration::ZERO)
+        .unwrap();
 
     async fn protected(Authenticated(claims): Authenticated) -> String {
         claims.user_id().to_owned()

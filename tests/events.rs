@@ -25,7 +25,11 @@ fn sessions(store: Arc<dyn TokenStore>) -> (Sessions<Users>, Arc<Users>, Uuid) {
     let users = Arc::new(Users::new());
     let id = Uuid::new_v4();
     users.insert(id, "alice".into());
-    (Sessions::new(test_jwt(), store, users.clone()), users, id)
+    // Strict single use: the cases below replay a token to see reuse reported.
+    let sessions = Sessions::new(test_jwt(), store, users.clone())
+        .with_reuse_grace(Duration::ZERO)
+        .unwrap();
+    (sessions, users, id)
 }
 
 /// Waits for the next event (hooks run off the request path, so not at once).

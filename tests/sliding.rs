@@ -40,7 +40,12 @@ fn setup(jwt: Jwt, store: Arc<dyn TokenStore>) -> (Sessions<Users>, Arc<Users>, 
     let users = Arc::new(Users::new());
     let id = Uuid::new_v4();
     users.insert(id, "alice".into());
-    (Sessions::new(jwt, store, users.clone()), users, id)
+    // Strict single use: the cases replay a renewed token to see it refused
+    // (the reuse window has its own case below).
+    let sessions = Sessions::new(jwt, store, users.clone())
+        .with_reuse_grace(Duration::ZERO)
+        .unwrap();
+    (sessions, users, id)
 }
 
 fn token_err<T: std::fmt::Debug>(r: Result<T, AuthError>) -> TokenError {
