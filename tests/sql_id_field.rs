@@ -249,7 +249,10 @@ where
     F: Fn(&UserRow) -> Id,
 {
     let users = Arc::new(fx.users::<Id>(column));
-    let sessions: Sessions<SqlUsers<Id>> = Sessions::new(test_jwt(), fx.store.clone(), users);
+    // Strict single use: the story replays a spent token to see reuse.
+    let sessions: Sessions<SqlUsers<Id>> = Sessions::new(test_jwt(), fx.store.clone(), users)
+        .with_reuse_grace(std::time::Duration::ZERO)
+        .unwrap();
 
     // Login, ten chained rotations; the store keys everything by the id field's value.
     let alice = fx.add_user().await;

@@ -113,7 +113,7 @@ async fn migrate_is_idempotent_under_concurrency() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE ?")
         .bind(format!("{prefix}%"))
         .fetch_one(&pool)

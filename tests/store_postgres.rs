@@ -124,7 +124,7 @@ async fn migrate_is_idempotent_under_concurrency() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE $1")
         .bind(format!("{prefix}%"))
         .fetch_one(&pool)

@@ -120,7 +120,7 @@ async fn migrate_is_idempotent_and_prefixed() {
         .fetch_all(a.pool())
         .await
         .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     // An app table of the same database is untouched, and a second prefix lives beside.
     let c = SqliteStore::with_options(
         a.pool().clone(),

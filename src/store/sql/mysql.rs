@@ -35,8 +35,10 @@ impl Dialect for MySql {
     const BEGIN: SqlStr = SqlStr::from_static("BEGIN");
     const ONE_WRITER: bool = false;
     const NATIVE_UUID: bool = false;
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("migrations/mysql/0001_initial.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("migrations/mysql/0001_initial.sql")),
+        (2, include_str!("migrations/mysql/0002_cutoff_ms.sql")),
+    ];
     const QUOTE: char = '`';
 
     /// The text MySQL shares with SQLite, and its own: row locks, and reads
@@ -46,8 +48,9 @@ impl Dialect for MySql {
         let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
         let differing = Differing {
             lock_session: trusted(format!(
-                "SELECT user_id, revoked_at, expires_at, live_jti, live_parent FROM {s} \
-                 WHERE session_id = ? FOR UPDATE"
+                "SELECT s.user_id, s.revoked_at, s.expires_at, s.live_jti, s.live_parent, s.created_at_ms, \
+                 (SELECT c.cutoff FROM {c} c WHERE c.user_id = s.user_id) \
+                 FROM {s} s WHERE s.session_id = ? FOR UPDATE"
             )),
             read_token: trusted(format!(
                 "SELECT used_at, expires_at FROM {t} WHERE jti = ? AND session_id = ? FOR UPDATE"
@@ -56,6 +59,12 @@ impl Dialect for MySql {
             upsert_cutoff: trusted(format!(
                 "INSERT INTO {c} (user_id, cutoff) VALUES (?, ?) \
                  ON DUPLICATE KEY UPDATE cutoff = GREATEST(cutoff, VALUES(cutoff))"
+            )),
+            ensure_cutoff: trusted(format!(
+                "INSERT IGNORE INTO {c} (user_id, cutoff) VALUES (?, 0)"
+            )),
+            lock_cutoff: trusted(format!(
+                "SELECT cutoff FROM {c} WHERE user_id = ? FOR UPDATE"
             )),
             // state::session_purgeable: now >= expires_at.
             purge_pick_sessions: trusted(format!(

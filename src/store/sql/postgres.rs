@@ -33,8 +33,10 @@ impl Dialect for Postgres {
     const BEGIN: SqlStr = SqlStr::from_static("BEGIN");
     const ONE_WRITER: bool = false;
     const NATIVE_UUID: bool = true;
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("migrations/postgres/0001_initial.sql")),
+        (2, include_str!("migrations/postgres/0002_cutoff_ms.sql")),
+    ];
     const QUOTE: char = '"';
 
     fn statements(n: &Quoted, purge_batch: u32) -> Statements {
@@ -45,15 +47,16 @@ impl Dialect for Postgres {
             .join(", ");
         Statements {
             insert_session: trusted(format!(
-                "INSERT INTO {s} (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti, label) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                "INSERT INTO {s} (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti, label, created_at_ms, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )),
             insert_token: trusted(format!(
                 "INSERT INTO {t} (jti, session_id, parent_jti, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
             )),
             lock_session: trusted(format!(
-                "SELECT user_id, revoked_at, expires_at, live_jti, live_parent FROM {s} \
-                 WHERE session_id = $1 FOR UPDATE"
+                "SELECT s.user_id, s.revoked_at, s.expires_at, s.live_jti, s.live_parent, s.created_at_ms, \
+                 (SELECT c.cutoff FROM {c} c WHERE c.user_id = s.user_id) \
+                 FROM {s} s WHERE s.session_id = $1 FOR UPDATE OF s"
             )),
             // No lock of its own: READ COMMITTED takes each statement's snapshot,
             // and this one's is taken after the session lock was granted.
@@ -76,11 +79,24 @@ impl Dialect for Postgres {
                 "INSERT INTO {c} (user_id, cutoff) VALUES ($1, $2) \
                  ON CONFLICT (user_id) DO UPDATE SET cutoff = GREATEST({c}.cutoff, EXCLUDED.cutoff)"
             )),
+            // Creation locks the user's cutoff row (made if missing) so that a
+            // revoke-all and a login of the same user serialize.
+            ensure_cutoff: trusted(format!(
+                "INSERT INTO {c} (user_id, cutoff) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING"
+            )),
+            lock_cutoff: trusted(format!(
+                "SELECT cutoff FROM {c} WHERE user_id = $1 FOR UPDATE"
+            )),
+            // state::cutoff_purgeable: no stored session was created before it.
+            purge_cutoffs: trusted(format!(
+                "DELETE FROM {c} WHERE NOT EXISTS \
+                 (SELECT 1 FROM {s} WHERE {s}.user_id = {c}.user_id AND {s}.created_at_ms < {c}.cutoff)"
+            )),
             revoke_user: trusted(format!(
                 "UPDATE {s} SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
             )),
             read_revocation: trusted(format!(
-                "SELECT s.user_id, s.revoked_at, c.cutoff FROM {s} s \
+                "SELECT s.user_id, s.revoked_at, c.cutoff, s.created_at_ms FROM {s} s \
                  LEFT JOIN {c} c ON c.user_id = s.user_id WHERE s.session_id = $1"
             )),
             list_sessions: trusted(format!(

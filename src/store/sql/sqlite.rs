@@ -39,8 +39,10 @@ impl Dialect for Sqlite {
     const BEGIN: SqlStr = SqlStr::from_static("BEGIN IMMEDIATE");
     const ONE_WRITER: bool = true;
     const NATIVE_UUID: bool = false;
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("migrations/sqlite/0001_initial.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("migrations/sqlite/0001_initial.sql")),
+        (2, include_str!("migrations/sqlite/0002_cutoff_ms.sql")),
+    ];
     const QUOTE: char = '"';
 
     /// The text SQLite shares with MySQL, and its own: no row locks (the write
@@ -50,8 +52,9 @@ impl Dialect for Sqlite {
         let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
         let differing = Differing {
             lock_session: trusted(format!(
-                "SELECT user_id, revoked_at, expires_at, live_jti, live_parent FROM {s} \
-                 WHERE session_id = ?"
+                "SELECT s.user_id, s.revoked_at, s.expires_at, s.live_jti, s.live_parent, s.created_at_ms, \
+                 (SELECT c.cutoff FROM {c} c WHERE c.user_id = s.user_id) \
+                 FROM {s} s WHERE s.session_id = ?"
             )),
             read_token: trusted(format!(
                 "SELECT used_at, expires_at FROM {t} WHERE jti = ? AND session_id = ?"
@@ -61,6 +64,11 @@ impl Dialect for Sqlite {
                 "INSERT INTO {c} (user_id, cutoff) VALUES (?, ?) \
                  ON CONFLICT (user_id) DO UPDATE SET cutoff = MAX(cutoff, excluded.cutoff)"
             )),
+            ensure_cutoff: trusted(format!(
+                "INSERT OR IGNORE INTO {c} (user_id, cutoff) VALUES (?, 0)"
+            )),
+            // BEGIN IMMEDIATE already holds the write lock: no row lock needed.
+            lock_cutoff: trusted(format!("SELECT cutoff FROM {c} WHERE user_id = ?")),
             // state::session_purgeable: now >= expires_at.
             purge_pick_sessions: trusted(format!(
                 "SELECT session_id FROM {s} WHERE expires_at <= ? LIMIT ?"

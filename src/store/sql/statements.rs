@@ -58,6 +58,13 @@ pub struct Statements {
     /// user_id, cutoff: the revoke-all cutoff, moved forward only
     /// ([`state::next_cutoff`](crate::store::state::next_cutoff)).
     pub(crate) upsert_cutoff: SqlStr,
+    /// user_id: makes the user's cutoff row (cutoff 0) when it is missing.
+    pub(crate) ensure_cutoff: SqlStr,
+    /// user_id -> cutoff, the row locked until the transaction ends.
+    pub(crate) lock_cutoff: SqlStr,
+    /// The cutoffs no stored session falls under
+    /// ([`state::cutoff_purgeable`](crate::store::state::cutoff_purgeable)).
+    pub(crate) purge_cutoffs: SqlStr,
     /// revoked_at, user_id; the user's sessions not yet revoked.
     pub(crate) revoke_user: SqlStr,
     /// session_id -> the session's user_id, revoked_at, and its user's cutoff.
@@ -95,6 +102,8 @@ pub(crate) struct Differing {
     pub(crate) lock_session: SqlStr,
     pub(crate) read_token: SqlStr,
     pub(crate) upsert_cutoff: SqlStr,
+    pub(crate) ensure_cutoff: SqlStr,
+    pub(crate) lock_cutoff: SqlStr,
     pub(crate) purge_pick_sessions: SqlStr,
     pub(crate) purge_tokens: SqlStr,
 }
@@ -109,8 +118,8 @@ impl Statements {
         let ids = vec!["?"; purge_batch as usize].join(", ");
         Statements {
             insert_session: trusted(format!(
-                "INSERT INTO {s} (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti, label) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {s} (session_id, user_id, created_at, last_rotated_at, expires_at, live_jti, label, created_at_ms, revoked_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             insert_token: trusted(format!(
                 "INSERT INTO {t} (jti, session_id, parent_jti, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)"
@@ -129,11 +138,18 @@ impl Statements {
                 "UPDATE {s} SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL"
             )),
             upsert_cutoff: own.upsert_cutoff,
+            ensure_cutoff: own.ensure_cutoff,
+            lock_cutoff: own.lock_cutoff,
+            // state::cutoff_purgeable: no stored session was created before it.
+            purge_cutoffs: trusted(format!(
+                "DELETE FROM {c} WHERE NOT EXISTS \
+                 (SELECT 1 FROM {s} WHERE {s}.user_id = {c}.user_id AND {s}.created_at_ms < {c}.cutoff)"
+            )),
             revoke_user: trusted(format!(
                 "UPDATE {s} SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"
             )),
             read_revocation: trusted(format!(
-                "SELECT s.user_id, s.revoked_at, c.cutoff FROM {s} s \
+                "SELECT s.user_id, s.revoked_at, c.cutoff, s.created_at_ms FROM {s} s \
                  LEFT JOIN {c} c ON c.user_id = s.user_id WHERE s.session_id = ?"
             )),
             list_sessions: trusted(format!(
@@ -170,6 +186,9 @@ impl Statements {
             &self.move_live,
             &self.revoke_session,
             &self.upsert_cutoff,
+            &self.ensure_cutoff,
+            &self.lock_cutoff,
+            &self.purge_cutoffs,
             &self.revoke_user,
             &self.read_revocation,
             &self.list_sessions,

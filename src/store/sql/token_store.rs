@@ -21,6 +21,11 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
         self.run("create_session", || async {
             let _writer = self.writer().await;
             let mut tx = self.begin().await?;
+            // The user's cutoff row, locked: a revoke-all of this user either
+            // committed before (its cutoff is read here) or waits, and then
+            // finds this session (state::predates_cutoff, in the atomic step).
+            let cutoff = self.lock_cutoff(&mut tx, &s.user_id).await?;
+            let revoked = state::predates_cutoff(s.created_at_ms, cutoff);
             query::<DB>(&self.sql.insert_session)
                 .arg(s.session_id)
                 .arg(s.user_id.clone())
@@ -29,6 +34,8 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
                 .arg(to_db(s.session_expires_at))
                 .arg(s.jti)
                 .arg(s.label.clone())
+                .arg(to_db(s.created_at_ms))
+                .arg(revoked.then(|| to_db(s.created_at)))
                 .execute(DB::conn(&mut tx))
                 .await?;
             let first = NewToken {
@@ -84,7 +91,8 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
         .await
     }
 
-    async fn revoke_user(&self, user_id: &str, now: u64) -> Result<u64, StoreError> {
+    async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
+        let now = now_ms / 1000;
         self.run("revoke_user", || async {
             let _writer = self.writer().await;
             let mut tx = self.begin().await?;
@@ -94,7 +102,7 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             // two revoke-alls at once cannot move it back).
             query::<DB>(&self.sql.upsert_cutoff)
                 .arg(user_id.to_owned())
-                .arg(to_db(now))
+                .arg(to_db(now_ms))
                 .execute(DB::conn(&mut tx))
                 .await?;
             let n = query::<DB>(&self.sql.revoke_user)
@@ -130,7 +138,7 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             let session = SessionCheck {
                 user_id: &owner,
                 revoked: row.col::<Option<i64>>(1)?.is_some(),
-                created_at_ms: 0,
+                created_at_ms: from_db(row.col(3)?),
             };
             let cutoff = row.col::<Option<i64>>(2)?.map(from_db);
             Ok(state::is_revoked(Some(session), user_id, issued_at, cutoff))
@@ -168,7 +176,17 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
 
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         let in_sessions = self.purge_sessions(now).await?;
-        Ok(in_sessions + self.purge_tokens(now).await?)
+        let in_tokens = self.purge_tokens(now).await?;
+        self.run("purge_cutoffs", || async {
+            let _writer = self.writer().await;
+            let mut conn = self.pool.acquire().await?;
+            query::<DB>(&self.sql.purge_cutoffs)
+                .execute(DB::conn(&mut conn))
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok(in_sessions + in_tokens)
     }
 }
 
@@ -193,7 +211,49 @@ impl<DB: SqlDatabase> SqlStore<DB> {
             .arg(session_id)
             .fetch_optional(DB::conn(tx))
             .await?;
-        Ok(row.as_ref().map(session_state::<DB>).transpose()?)
+        let Some(row) = row else { return Ok(None) };
+        // With the user's cutoff (columns 5 and 6).
+        let session = session_state::<DB>(&row)?
+            .with_created_at_ms(from_db(row.col(5)?))
+            .with_user_cutoff_ms(row.col::<Option<i64>>(6)?.map(from_db));
+        // The live token's expiry, in a statement of its own: one taken after
+        // the lock was granted, so it sees a successor committed while this
+        // transaction waited (PostgreSQL re-reads a locked row's own columns,
+        // not a subquery's).
+        let live_expires_at = match session.live_jti {
+            Some(live) => query::<DB>(&self.sql.read_token)
+                .arg(live)
+                .arg(session_id)
+                .fetch_optional(DB::conn(tx))
+                .await?
+                .map(|r| r.col::<i64>(1))
+                .transpose()?
+                .map(from_db),
+            None => None,
+        };
+        Ok(Some(session.with_live_expires_at(live_expires_at)))
+    }
+
+    /// The user's revoke-all cutoff (ms), its row made if missing and locked
+    /// until the transaction ends.
+    async fn lock_cutoff(
+        &self,
+        tx: &mut DB::Connection,
+        user_id: &str,
+    ) -> Result<Option<u64>, TxError> {
+        query::<DB>(&self.sql.ensure_cutoff)
+            .arg(user_id.to_owned())
+            .execute(DB::conn(tx))
+            .await?;
+        let row = query::<DB>(&self.sql.lock_cutoff)
+            .arg(user_id.to_owned())
+            .fetch_optional(DB::conn(tx))
+            .await?;
+        Ok(row
+            .map(|r| r.col::<i64>(0))
+            .transpose()?
+            .map(from_db)
+            .filter(|c| *c > 0))
     }
 
     /// The presented token's state; `None` when the session has no such token.
