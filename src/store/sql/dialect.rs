@@ -58,6 +58,14 @@ pub trait Dialect:
     /// The character that quotes identifiers.
     const QUOTE: char;
 
+    /// A statement run first in every store transaction that makes the
+    /// database itself bound what a client abandons (lock waits, statements,
+    /// an idle open transaction), derived from the operation timeout; `None`
+    /// where the database needs none or offers no per-transaction setting.
+    fn transaction_bounds(_operation_timeout: std::time::Duration) -> Option<String> {
+        None
+    }
+
     /// The store's statements on the tables `n`, with purge batches of
     /// `purge_batch` rows.
     fn statements(n: &Quoted, purge_batch: u32) -> Statements;

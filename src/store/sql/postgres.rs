@@ -39,6 +39,21 @@ impl Dialect for Postgres {
     ];
     const QUOTE: char = '"';
 
+    /// `lock_timeout` and `statement_timeout` at the operation timeout, and
+    /// `idle_in_transaction_session_timeout` at twice it, for this transaction
+    /// only (`set_config(.., true)` is `SET LOCAL`): a backend whose client went
+    /// away mid-transaction lets its row locks go by itself, whoever built the
+    /// pool.
+    fn transaction_bounds(operation_timeout: std::time::Duration) -> Option<String> {
+        let ms = operation_timeout.as_millis().max(1);
+        Some(format!(
+            "SELECT set_config('lock_timeout', '{ms}ms', true), \
+             set_config('statement_timeout', '{ms}ms', true), \
+             set_config('idle_in_transaction_session_timeout', '{}ms', true)",
+            ms * 2
+        ))
+    }
+
     fn statements(n: &Quoted, purge_batch: u32) -> Statements {
         let (s, t, c, v) = (&n.sessions, &n.tokens, &n.cutoffs, &n.versions);
         let ids = (1..=purge_batch)

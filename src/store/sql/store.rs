@@ -26,6 +26,8 @@ pub struct SqlStore<DB: SqlDatabase> {
     pub(super) sql: Statements,
     pub(super) tables: TableNames,
     pub(super) options: SqlStoreOptions,
+    /// Run first in every transaction ([`Dialect::transaction_bounds`](super::dialect::Dialect::transaction_bounds)).
+    bounds: Option<sqlx::SqlStr>,
     /// Where this process's writers queue when the database has one writer at
     /// a time ([`Dialect::ONE_WRITER`](super::dialect::Dialect::ONE_WRITER)),
     /// instead of polling its busy handler (other processes still meet the
@@ -82,11 +84,14 @@ impl<DB: SqlDatabase> SqlStore<DB> {
     fn build(pool: Pool<DB>, options: SqlStoreOptions) -> Self {
         let tables = TableNames::new(options.get_table_prefix());
         let sql = DB::statements(&Quoted::new::<DB>(&tables), options.get_purge_batch_size());
+        let bounds =
+            DB::transaction_bounds(options.get_operation_timeout()).map(super::driver::trusted);
         SqlStore {
             pool,
             sql,
             tables,
             options,
+            bounds,
             writers: Mutex::new(()),
         }
     }
@@ -113,7 +118,13 @@ impl<DB: SqlDatabase> SqlStore<DB> {
 
     /// Opens a write transaction.
     pub(super) async fn begin(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        self.pool.begin_with(DB::BEGIN).await
+        let mut tx = self.pool.begin_with(DB::BEGIN).await?;
+        if let Some(bounds) = &self.bounds {
+            super::driver::query::<DB>(bounds)
+                .execute(DB::conn(&mut tx))
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Runs `op` (one transaction), retrying it when it lost a race, within the
