@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "sql"))]
 pub(crate) mod backoff;
 pub mod memory;
 pub mod rotation;

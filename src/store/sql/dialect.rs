@@ -11,6 +11,7 @@
 #![allow(unreachable_pub)]
 
 use std::future::Future;
+use std::time::Duration;
 
 use sqlx::error::DatabaseError;
 use sqlx::{Pool, SqlStr};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use super::driver::{Column, Driver};
 use super::statements::{Quoted, Statements};
 use super::store::TxError;
+use super::tx::TxSql;
 use crate::error::StoreError;
 
 /// What differs between the databases the SQL store runs on; and the value
@@ -38,10 +40,16 @@ pub trait Dialect:
     /// The store's name, as its `Debug` output shows it.
     const STORE: &'static str;
 
-    /// The statement that opens a transaction. SQLite takes its write lock at
-    /// once (`BEGIN IMMEDIATE`), so two rotations never both read before one
-    /// writes.
+    /// The statement that opens a migration's transaction. SQLite takes its
+    /// write lock at once (`BEGIN IMMEDIATE`), so two writers never both read
+    /// before one writes.
     const BEGIN: SqlStr;
+
+    /// Whether the database runs in this process (SQLite): a transaction
+    /// abandoned on one of its connections is rolled back there, by sqlx, and
+    /// the connection goes back to the pool. A server's connection is closed
+    /// instead (see `tx.rs`).
+    const LOCAL: bool;
 
     /// Whether this process's writers queue on one lock before they open a
     /// transaction: SQLite has one writer at a time, and a queue beats polling
@@ -58,17 +66,19 @@ pub trait Dialect:
     /// The character that quotes identifiers.
     const QUOTE: char;
 
-    /// A statement run first in every store transaction that makes the
-    /// database itself bound what a client abandons (lock waits, statements,
-    /// an idle open transaction), derived from the operation timeout; `None`
-    /// where the database needs none or offers no per-transaction setting.
-    fn transaction_bounds(_operation_timeout: std::time::Duration) -> Option<String> {
-        None
-    }
-
     /// The store's statements on the tables `n`, with purge batches of
     /// `purge_batch` rows.
     fn statements(n: &Quoted, purge_batch: u32) -> Statements;
+
+    /// The statements that open and commit each store transaction, with the
+    /// server-side bounds derived from the operation `timeout` (lock waits,
+    /// statements, an open transaction left idle), so that the database itself
+    /// ends what a client abandons. Asked once per store, on its first
+    /// connection (`conn`), which may be asked what server it is.
+    fn transaction_sql(
+        conn: &mut Self::Connection,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<TxSql, sqlx::Error>> + Send;
 
     /// The [`SqlUsers`](super::SqlUsers) lookup: `id` bound; selects whether the
     /// user is active (`active`'s value), or 1 when there is no such column.
@@ -83,6 +93,15 @@ pub trait Dialect:
     /// Whether a transaction that failed with `err` lost a race (serialization
     /// failure, deadlock, busy database) and may simply run again.
     fn is_retryable(err: &dyn DatabaseError) -> bool;
+
+    /// Whether a migration statement failed with `err` only because it had
+    /// already run (a column added by an earlier attempt): on a database whose
+    /// DDL is not transactional, a migration interrupted halfway runs again
+    /// from its start. Never, where DDL is transactional.
+    fn already_applied(err: &dyn DatabaseError) -> bool {
+        let _ = err;
+        false
+    }
 
     /// A pool on `url`, with the settings [`SqlStore::connect`](super::SqlStore::connect)
     /// documents.

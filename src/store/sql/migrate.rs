@@ -24,14 +24,14 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         let migrations = render(DB::MIGRATIONS, self.options.get_table_prefix());
         let key = format!("tower_jwt_auth:{}", self.options.get_table_prefix());
         self.run("migrate", || async {
-            let mut conn = self.pool.acquire().await?;
-            let applied = self.apply_migrations(&mut conn, &migrations, &key).await;
-            if DB::unlock_migrations(&mut conn, &key).await.is_err() {
-                // The lock lives as long as the connection: end it rather than
-                // hand a locked connection back to the pool.
-                let _ = conn.detach().close().await;
-            }
-            applied
+            let mut conn = self.acquire().await?;
+            self.apply_migrations(&mut conn, &migrations, &key).await?;
+            // Unless the lock is released, the connection is closed, not handed
+            // back to the pool with the lock (MySQL's lock lives as long as the
+            // connection).
+            DB::unlock_migrations(&mut conn, &key).await?;
+            conn.release();
+            Ok(())
         })
         .await
     }
@@ -59,9 +59,15 @@ impl<DB: SqlDatabase> SqlStore<DB> {
                 continue;
             }
             for statement in statements {
-                sqlx::raw_sql(statement.clone())
+                let done = sqlx::raw_sql(statement.clone())
                     .execute(DB::conn(&mut tx))
-                    .await?;
+                    .await;
+                match done {
+                    Err(e) if e.as_database_error().is_some_and(DB::already_applied) => {}
+                    done => {
+                        done?;
+                    }
+                }
             }
             query::<DB>(&self.sql.record_version)
                 .arg(*version)

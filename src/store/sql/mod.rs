@@ -54,7 +54,8 @@
 )]
 
 // The store, written once for every database: `store` (the type, how an
-// operation runs), `token_store` (the `TokenStore` calls), `purge`, `migrate`.
+// operation runs), `tx` (the connection an operation holds, its transaction),
+// `token_store` (the `TokenStore` calls), `purge`, `migrate`.
 // What differs per database: `dialect` (the trait), `statements` (what each
 // statement binds), `postgres`, `mysql`, `sqlite`. sqlx's bounds: `driver`.
 mod dialect;
@@ -64,6 +65,7 @@ mod purge;
 mod statements;
 mod store;
 mod token_store;
+mod tx;
 
 #[cfg(feature = "mysql")]
 pub mod mysql;
@@ -351,23 +353,27 @@ mod tests {
 
     fn migrations_render_for<DB: Dialect>() {
         let migrations = migrate::render(DB::MIGRATIONS, "app_");
-        assert_eq!(migrations.len(), 1);
-        let statements = &migrations[0].1;
-        assert!(statements.len() >= 3, "{}", DB::STORE);
-        for s in statements {
-            let s = s.as_str();
-            assert!(
-                !s.contains("{p}") && !s.contains("--"),
-                "{}: {s}",
-                DB::STORE
-            );
-            assert!(s.starts_with("CREATE "), "{}: {s}", DB::STORE);
+        let versions: Vec<i64> = migrations.iter().map(|m| m.0).collect();
+        assert_eq!(versions, [1, 2], "{}", DB::STORE);
+        for (version, statements) in &migrations {
+            assert!(statements.len() >= 3, "{} v{version}", DB::STORE);
+            for s in statements {
+                let s = s.as_str();
+                assert!(
+                    !s.contains("{p}") && !s.contains("--"),
+                    "{}: {s}",
+                    DB::STORE
+                );
+                // Version 1 creates, version 2 alters and converts.
+                let verbs: &[&str] = if *version == 1 {
+                    &["CREATE "]
+                } else {
+                    &["ALTER TABLE ", "UPDATE "]
+                };
+                assert!(verbs.iter().any(|v| s.starts_with(v)), "{}: {s}", DB::STORE);
+                assert!(s.contains("app_"), "{}: {s}", DB::STORE);
+            }
         }
-        assert!(
-            statements
-                .iter()
-                .any(|s| s.as_str().contains("app_refresh_tokens"))
-        );
     }
 
     #[test]
@@ -378,6 +384,24 @@ mod tests {
         migrations_render_for::<sqlx::Postgres>();
         #[cfg(feature = "mysql")]
         migrations_render_for::<sqlx::MySql>();
+    }
+
+    #[test]
+    fn postgres_placeholders_are_numbered_in_order() {
+        #[cfg(feature = "postgres")]
+        {
+            let statements = statements_of::<sqlx::Postgres>();
+            let insert = statements
+                .iter()
+                .find(|s| s.starts_with("INSERT INTO \"app_sessions\""))
+                .unwrap();
+            assert!(insert.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"));
+            let purge = statements
+                .iter()
+                .find(|s| s.starts_with("DELETE FROM \"app_sessions\" WHERE session_id IN"))
+                .unwrap();
+            assert!(purge.ends_with("($1, $2, $3)"), "{purge}");
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! [`SqlStoreOptions::purge_batch_size`](super::SqlStoreOptions::purge_batch_size)
 //! rows, one short transaction each, so that it never holds a lock on the tables
 //! for long. Their `WHERE` clauses translate
-//! [`state::session_purgeable`](crate::store::state::session_purgeable) and
-//! [`state::token_purgeable`](crate::store::state::token_purgeable) (see each
+//! [`state::session_purgeable`](crate::store::state::session_purgeable),
+//! [`state::token_purgeable`](crate::store::state::token_purgeable) and
+//! [`state::cutoff_purgeable`](crate::store::state::cutoff_purgeable) (see each
 //! dialect's statements).
 
 use std::future::Future;
@@ -18,8 +19,8 @@ use crate::error::StoreError;
 
 /// What one purge transaction did.
 struct Batch {
-    /// Token rows deleted.
-    tokens: u64,
+    /// The rows it counts: token rows (of whole sessions, or alone), or cutoffs.
+    rows: u64,
     /// Whether it was a full batch: there may be more to delete.
     full: bool,
 }
@@ -38,8 +39,14 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         self.in_batches(|| self.purge_token_batch(now)).await
     }
 
+    /// Revoke-all cutoffs no stored session of their user falls under (the
+    /// rows session creation leaves at 0 included). Returns the rows removed.
+    pub(super) async fn purge_cutoffs(&self) -> Result<u64, StoreError> {
+        self.in_batches(|| self.purge_cutoff_batch()).await
+    }
+
     /// Runs `batch` (one transaction, retried as any) until one is short,
-    /// yielding between batches; returns the token rows they removed.
+    /// yielding between batches; returns the rows they counted.
     async fn in_batches<F, Fut>(&self, mut batch: F) -> Result<u64, StoreError>
     where
         F: FnMut() -> Fut,
@@ -48,7 +55,7 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         let mut removed = 0;
         loop {
             let done = self.run("purge_expired", &mut batch).await?;
-            removed += done.tokens;
+            removed += done.rows;
             if !done.full {
                 return Ok(removed);
             }
@@ -71,9 +78,9 @@ impl<DB: SqlDatabase> SqlStore<DB> {
             .map(|row| row.col(0))
             .collect::<Result<Vec<Uuid>, _>>()?;
         let Some(&last) = ids.last() else {
-            tx.rollback().await?;
+            self.commit(tx).await?;
             return Ok(Batch {
-                tokens: 0,
+                rows: 0,
                 full: false,
             });
         };
@@ -89,9 +96,9 @@ impl<DB: SqlDatabase> SqlStore<DB> {
             .fold(query::<DB>(&self.sql.purge_sessions), |q, id| q.arg(id))
             .execute(DB::conn(&mut tx))
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Batch {
-            tokens,
+            rows: tokens,
             full: ids.len() >= size as usize,
         })
     }
@@ -100,16 +107,34 @@ impl<DB: SqlDatabase> SqlStore<DB> {
     async fn purge_token_batch(&self, now: u64) -> Result<Batch, TxError> {
         let size = self.options.get_purge_batch_size();
         let _writer = self.writer().await;
-        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin().await?;
         let tokens = query::<DB>(&self.sql.purge_tokens)
             .arg(to_db(now))
             .arg(i64::from(size))
-            .execute(DB::conn(&mut conn))
+            .execute(DB::conn(&mut tx))
             .await?
             .rows_affected();
+        self.commit(tx).await?;
         Ok(Batch {
-            tokens,
+            rows: tokens,
             full: tokens >= u64::from(size),
+        })
+    }
+
+    /// One batch of purgeable cutoffs: a single bounded delete.
+    async fn purge_cutoff_batch(&self) -> Result<Batch, TxError> {
+        let size = self.options.get_purge_batch_size();
+        let _writer = self.writer().await;
+        let mut tx = self.begin().await?;
+        let cutoffs = query::<DB>(&self.sql.purge_cutoffs)
+            .arg(i64::from(size))
+            .execute(DB::conn(&mut tx))
+            .await?
+            .rows_affected();
+        self.commit(tx).await?;
+        Ok(Batch {
+            rows: cutoffs,
+            full: cutoffs >= u64::from(size),
         })
     }
 }

@@ -13,9 +13,12 @@ use sqlx::sqlite::{
 };
 
 use super::dialect::Dialect;
-use super::driver::{RowsAffected, trusted};
-use super::statements::{Differing, Quoted, Statements};
+use super::driver::RowsAffected;
+use super::statements::{
+    Differing, Quoted, Statements, purge_cutoffs_by_subquery, purge_tokens_by_subquery,
+};
 use super::store::{SqlStore, TxError};
+use super::tx::TxSql;
 use crate::error::StoreError;
 
 /// A [`TokenStore`](crate::TokenStore) in SQLite, for single-host apps.
@@ -39,47 +42,43 @@ impl Dialect for Sqlite {
     const BEGIN: SqlStr = SqlStr::from_static("BEGIN IMMEDIATE");
     const ONE_WRITER: bool = true;
     const NATIVE_UUID: bool = false;
+    const LOCAL: bool = true;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("migrations/sqlite/0001_initial.sql")),
-        (2, include_str!("migrations/sqlite/0002_cutoff_ms.sql")),
+        (2, include_str!("migrations/sqlite/0002_rotation_v2.sql")),
     ];
     const QUOTE: char = '"';
 
-    /// The text SQLite shares with MySQL, and its own: no row locks (the write
-    /// lock taken by `BEGIN IMMEDIATE` orders every writer) and no `LIMIT` on
-    /// `DELETE`.
+    /// No row locks (the write lock taken by `BEGIN IMMEDIATE` orders every
+    /// writer, so the cutoff needs no row to lock) and no `LIMIT` on `DELETE`.
     fn statements(n: &Quoted, purge_batch: u32) -> Statements {
         let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
         let differing = Differing {
-            lock_session: trusted(format!(
-                "SELECT s.user_id, s.revoked_at, s.expires_at, s.live_jti, s.live_parent, s.created_at_ms, \
-                 (SELECT c.cutoff FROM {c} c WHERE c.user_id = s.user_id) \
-                 FROM {s} s WHERE s.session_id = ?"
-            )),
-            read_token: trusted(format!(
-                "SELECT used_at, expires_at FROM {t} WHERE jti = ? AND session_id = ?"
-            )),
+            lock_session: "",
+            lock_token: "",
+            lock_picked: "",
+            ensure_cutoff: None,
+            lock_cutoff: format!("SELECT cutoff FROM {c} WHERE user_id = ?"),
             // state::next_cutoff: the cutoff only moves forward.
-            upsert_cutoff: trusted(format!(
+            upsert_cutoff: format!(
                 "INSERT INTO {c} (user_id, cutoff) VALUES (?, ?) \
                  ON CONFLICT (user_id) DO UPDATE SET cutoff = MAX(cutoff, excluded.cutoff)"
-            )),
-            ensure_cutoff: trusted(format!(
-                "INSERT OR IGNORE INTO {c} (user_id, cutoff) VALUES (?, 0)"
-            )),
-            // BEGIN IMMEDIATE already holds the write lock: no row lock needed.
-            lock_cutoff: trusted(format!("SELECT cutoff FROM {c} WHERE user_id = ?")),
-            // state::session_purgeable: now >= expires_at.
-            purge_pick_sessions: trusted(format!(
-                "SELECT session_id FROM {s} WHERE expires_at <= ? LIMIT ?"
-            )),
-            // state::token_purgeable: unused, and now >= expires_at.
-            purge_tokens: trusted(format!(
-                "DELETE FROM {t} WHERE jti IN \
-                 (SELECT jti FROM {t} WHERE used_at IS NULL AND expires_at <= ? LIMIT ?)"
-            )),
+            ),
+            purge_tokens: purge_tokens_by_subquery(t),
+            purge_cutoffs: purge_cutoffs_by_subquery(c, s),
+            user_id: str::to_owned,
+            numbered: false,
         };
-        Statements::positional(n, purge_batch, differing)
+        Statements::new(n, purge_batch, differing)
+    }
+
+    /// `BEGIN IMMEDIATE` (the write lock at once); the busy timeout bounds the
+    /// wait for it. Nothing to bound beyond: the database is in process.
+    async fn transaction_sql(_: &mut SqliteConnection, _: Duration) -> Result<TxSql, sqlx::Error> {
+        Ok(TxSql {
+            begin: Self::BEGIN,
+            commit: SqlStr::from_static("COMMIT"),
+        })
     }
 
     fn is_retryable(err: &dyn DatabaseError) -> bool {

@@ -6,14 +6,17 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use sqlx::Connection;
+use sqlx::Pool;
 use sqlx::pool::PoolOptions;
-use sqlx::{Connection, Pool, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use super::dialect::SqlDatabase;
 use super::statements::{Quoted, Statements};
+use super::tx::TxSql;
 use super::{SqlStoreOptions, TableNames};
 use crate::error::{ConfigError, StoreError};
+use crate::store::backoff;
 
 /// A [`TokenStore`](crate::TokenStore) in a SQL database, shared by every
 /// instance of an app: [`PgStore`](super::PgStore), [`MySqlStore`](super::MySqlStore)
@@ -26,13 +29,14 @@ pub struct SqlStore<DB: SqlDatabase> {
     pub(super) sql: Statements,
     pub(super) tables: TableNames,
     pub(super) options: SqlStoreOptions,
-    /// Run first in every transaction ([`Dialect::transaction_bounds`](super::dialect::Dialect::transaction_bounds)).
-    bounds: Option<sqlx::SqlStr>,
     /// Where this process's writers queue when the database has one writer at
     /// a time ([`Dialect::ONE_WRITER`](super::dialect::Dialect::ONE_WRITER)),
     /// instead of polling its busy handler (other processes still meet the
     /// busy timeout).
     writers: Mutex<()>,
+    /// How a transaction opens and commits on this database, with its bounds:
+    /// written on the first connection (the server is asked its kind).
+    pub(super) tx_sql: OnceCell<TxSql>,
 }
 
 impl<DB: SqlDatabase> fmt::Debug for SqlStore<DB> {
@@ -84,15 +88,13 @@ impl<DB: SqlDatabase> SqlStore<DB> {
     fn build(pool: Pool<DB>, options: SqlStoreOptions) -> Self {
         let tables = TableNames::new(options.get_table_prefix());
         let sql = DB::statements(&Quoted::new::<DB>(&tables), options.get_purge_batch_size());
-        let bounds =
-            DB::transaction_bounds(options.get_operation_timeout()).map(super::driver::trusted);
         SqlStore {
             pool,
             sql,
             tables,
             options,
-            bounds,
             writers: Mutex::new(()),
+            tx_sql: OnceCell::new(),
         }
     }
 
@@ -116,20 +118,10 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         }
     }
 
-    /// Opens a write transaction.
-    pub(super) async fn begin(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        let mut tx = self.pool.begin_with(DB::BEGIN).await?;
-        if let Some(bounds) = &self.bounds {
-            super::driver::query::<DB>(bounds)
-                .execute(DB::conn(&mut tx))
-                .await?;
-        }
-        Ok(tx)
-    }
-
     /// Runs `op` (one transaction), retrying it when it lost a race, within the
     /// operation timeout. Every failure becomes a [`StoreError`] (503); none is
-    /// ever reported as a token outcome.
+    /// ever reported as a token outcome. When the timeout fires mid-transaction,
+    /// the connection is closed, never handed back open (see `tx.rs`).
     pub(super) async fn run<T, F, Fut>(
         &self,
         what: &'static str,
@@ -157,7 +149,8 @@ impl<DB: SqlDatabase> SqlStore<DB> {
                     });
                 }
                 attempt += 1;
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(backoff::jittered(attempt, BACKOFF_UNIT, BACKOFF_DOUBLINGS))
+                    .await;
             }
         };
         match tokio::time::timeout(self.options.get_operation_timeout(), attempts).await {
@@ -194,13 +187,12 @@ pub(super) fn one_row(rows: u64, why: &'static str) -> Result<(), TxError> {
     }
 }
 
-/// A short, jittered, growing pause before retry `attempt` (1-based): about
-/// 2, 4, 8, 16, 32 ms, each plus up to as much again at random.
-fn backoff(attempt: u32) -> Duration {
-    let base_us = 1000u64 << attempt.min(8);
-    let jitter = (uuid::Uuid::new_v4().as_u128() as u64) % base_us;
-    Duration::from_micros(base_us + jitter)
-}
+/// The unit of the pause before a retry ([`backoff::jittered`]): up to 2, 4,
+/// 8, 16, 32, then 64 ms.
+const BACKOFF_UNIT: Duration = Duration::from_millis(2);
+
+/// How many times the longest pause before a retry doubles.
+const BACKOFF_DOUBLINGS: u32 = 5;
 
 /// The pool of a database server (PostgreSQL, MySQL) at `url`: up to 16
 /// connections, a 3 s acquire timeout. `database` names it in errors.

@@ -1,5 +1,5 @@
 //! [`TokenStore`] for [`SqlStore`], on every database: each call is one
-//! transaction (or one statement), whose decisions come from
+//! transaction (or one read), whose decisions come from
 //! [`rotation`](crate::store::rotation) and [`state`](crate::store::state).
 
 use async_trait::async_trait;
@@ -17,35 +17,23 @@ use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenS
 #[async_trait]
 impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
-        let token_expires_at = state::capped_expiry(s.token_expires_at, s.session_expires_at);
         self.run("create_session", || async {
             let _writer = self.writer().await;
             let mut tx = self.begin().await?;
-            // The user's cutoff row, locked: a revoke-all of this user either
-            // committed before (its cutoff is read here) or waits, and then
-            // finds this session (state::predates_cutoff, in the atomic step).
+            // The user's cutoff row is locked first, as a revoke-all locks it:
+            // either that revoke-all committed before (its cutoff is read
+            // here), or it waits for this commit and then revokes this session.
             let cutoff = self.lock_cutoff(&mut tx, &s.user_id).await?;
             let revoked = state::predates_cutoff(s.created_at_ms, cutoff);
-            query::<DB>(&self.sql.insert_session)
-                .arg(s.session_id)
-                .arg(s.user_id.clone())
-                .arg(to_db(s.created_at))
-                .arg(to_db(s.created_at))
-                .arg(to_db(s.session_expires_at))
-                .arg(s.jti)
-                .arg(s.label.clone())
-                .arg(to_db(s.created_at_ms))
-                .arg(revoked.then(|| to_db(s.created_at)))
-                .execute(DB::conn(&mut tx))
-                .await?;
+            self.insert_session(&mut tx, s, revoked).await?;
             let first = NewToken {
                 jti: s.jti,
                 parent: None,
                 issued_at: s.created_at,
-                expires_at: token_expires_at,
+                expires_at: state::capped_expiry(s.token_expires_at, s.session_expires_at),
             };
             self.insert_token(&mut tx, s.session_id, first).await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             Ok(())
         })
         .await
@@ -57,27 +45,19 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             let mut tx = self.begin().await?;
             // The session row is locked first: every rotation of this session
             // queues here, so the reads below are current.
-            let Some(session) = self.lock_session(&mut tx, req.session_id).await? else {
-                tx.rollback().await?;
-                return Ok(rotation::outcome(
-                    rotation::decide(None, None, req),
-                    None,
-                    req,
-                ));
+            let session = self.lock_session(&mut tx, req.session_id).await?;
+            let token = match &session {
+                Some(s) if s.user_id == req.user_id => self.read_token(&mut tx, req).await?,
+                _ => None,
             };
-            let token = if session.user_id == req.user_id {
-                self.read_token(&mut tx, req).await?
-            } else {
-                None
-            };
-            let decision = rotation::decide(Some(&session), token.as_ref(), req);
-            let expires_at = rotation::successor_expiry(&session, req);
-            self.apply(&mut tx, decision, &session, req, expires_at)
-                .await?;
+            let decision = rotation::decide(session.as_ref(), token.as_ref(), req);
+            if let Some(session) = &session {
+                self.apply(&mut tx, decision, session, req).await?;
+            }
             // The outcome (a revocation included) is answered only once it is
             // committed.
-            tx.commit().await?;
-            Ok(rotation::outcome(decision, Some(&session), req))
+            self.commit(tx).await?;
+            Ok(rotation::outcome(decision, session.as_ref(), req))
         })
         .await
     }
@@ -85,33 +65,34 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
         self.run("revoke_session", || async {
             let _writer = self.writer().await;
-            let mut conn = self.pool.acquire().await?;
-            Ok(self.revoke(&mut conn, session_id, now).await? > 0)
+            let mut tx = self.begin().await?;
+            let revoked = self.revoke(&mut tx, session_id, now).await? > 0;
+            self.commit(tx).await?;
+            Ok(revoked)
         })
         .await
     }
 
     async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
-        let now = now_ms / 1000;
         self.run("revoke_user", || async {
             let _writer = self.writer().await;
             let mut tx = self.begin().await?;
-            // The cutoff first: no older token of the user passes the revocation
-            // check once this commits. The statement moves it forward only
-            // (`state::next_cutoff`, as GREATEST/MAX in the upsert itself, so that
-            // two revoke-alls at once cannot move it back).
+            // The cutoff first, its row locked until the commit: a session
+            // creation of this user waits for it, or committed before and is
+            // revoked below. It only moves forward (`state::next_cutoff`, as
+            // GREATEST/MAX in the upsert itself).
             query::<DB>(&self.sql.upsert_cutoff)
                 .arg(user_id.to_owned())
                 .arg(to_db(now_ms))
                 .execute(DB::conn(&mut tx))
                 .await?;
             let n = query::<DB>(&self.sql.revoke_user)
-                .arg(to_db(now))
+                .arg(to_db(now_ms / 1000))
                 .arg(user_id.to_owned())
                 .execute(DB::conn(&mut tx))
                 .await?
                 .rows_affected();
-            tx.commit().await?;
+            self.commit(tx).await?;
             Ok(n)
         })
         .await
@@ -124,11 +105,12 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
         issued_at: u64,
     ) -> Result<bool, StoreError> {
         self.run("is_revoked", || async {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.acquire().await?;
             let row = query::<DB>(&self.sql.read_revocation)
                 .arg(session_id)
                 .fetch_optional(DB::conn(&mut conn))
                 .await?;
+            conn.release();
             let Some(row) = row else {
                 return Ok(state::is_revoked(None, user_id, issued_at, None));
             };
@@ -138,9 +120,9 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
             let session = SessionCheck {
                 user_id: &owner,
                 revoked: row.col::<Option<i64>>(1)?.is_some(),
-                created_at_ms: from_db(row.col(3)?),
+                created_at_ms: from_db(row.col(2)?),
             };
-            let cutoff = row.col::<Option<i64>>(2)?.map(from_db);
+            let cutoff = row.col::<Option<i64>>(3)?.map(from_db);
             Ok(state::is_revoked(Some(session), user_id, issued_at, cutoff))
         })
         .await
@@ -148,11 +130,12 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
 
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
         self.run("list_sessions", || async {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.acquire().await?;
             let rows = query::<DB>(&self.sql.list_sessions)
                 .arg(user_id.to_owned())
                 .fetch_all(DB::conn(&mut conn))
                 .await?;
+            conn.release();
             let mut listed = Vec::new();
             for row in &rows {
                 let session = session_state::<DB>(row)?;
@@ -176,17 +159,9 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
 
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         let in_sessions = self.purge_sessions(now).await?;
-        let in_tokens = self.purge_tokens(now).await?;
-        self.run("purge_cutoffs", || async {
-            let _writer = self.writer().await;
-            let mut conn = self.pool.acquire().await?;
-            query::<DB>(&self.sql.purge_cutoffs)
-                .execute(DB::conn(&mut conn))
-                .await?;
-            Ok(())
-        })
-        .await?;
-        Ok(in_sessions + in_tokens)
+        let tokens = self.purge_tokens(now).await?;
+        self.purge_cutoffs().await?;
+        Ok(in_sessions + tokens)
     }
 }
 
@@ -198,10 +173,57 @@ struct NewToken {
     expires_at: u64,
 }
 
-/// The rotation steps, each inside the caller's transaction (`tx`).
+/// The steps of session creation and rotation, each inside the caller's
+/// transaction (`tx`).
 impl<DB: SqlDatabase> SqlStore<DB> {
-    /// The session's state, its row locked until the transaction ends; `None`
-    /// when there is no such session.
+    /// The user's revoke-all cutoff (milliseconds), its row locked until the
+    /// transaction ends (created first, at 0, where the database needs a row to
+    /// lock); `None` when the user has none.
+    async fn lock_cutoff(
+        &self,
+        tx: &mut DB::Connection,
+        user_id: &str,
+    ) -> Result<Option<u64>, TxError> {
+        if let Some(ensure) = &self.sql.ensure_cutoff {
+            query::<DB>(ensure)
+                .arg(user_id.to_owned())
+                .execute(DB::conn(tx))
+                .await?;
+        }
+        let row = query::<DB>(&self.sql.lock_cutoff)
+            .arg(user_id.to_owned())
+            .fetch_optional(DB::conn(tx))
+            .await?;
+        Ok(row.map(|row| row.col(0).map(from_db)).transpose()?)
+    }
+
+    /// Inserts session `s`, revoked at its creation when a revoke-all cutoff
+    /// came after it (`revoked`).
+    async fn insert_session(
+        &self,
+        tx: &mut DB::Connection,
+        s: &NewSession,
+        revoked: bool,
+    ) -> Result<(), sqlx::Error> {
+        let live_expires_at = state::capped_expiry(s.token_expires_at, s.session_expires_at);
+        query::<DB>(&self.sql.insert_session)
+            .arg(s.session_id)
+            .arg(s.user_id.clone())
+            .arg(to_db(s.created_at))
+            .arg(to_db(s.created_at_ms))
+            .arg(to_db(s.created_at))
+            .arg(to_db(s.session_expires_at))
+            .arg(revoked.then_some(to_db(s.created_at)))
+            .arg(s.jti)
+            .arg(Some(to_db(live_expires_at)))
+            .arg(s.label.clone())
+            .execute(DB::conn(tx))
+            .await?;
+        Ok(())
+    }
+
+    /// The session's state (with its user's cutoff), its row locked until the
+    /// transaction ends; `None` when there is no such session.
     async fn lock_session(
         &self,
         tx: &mut DB::Connection,
@@ -211,52 +233,17 @@ impl<DB: SqlDatabase> SqlStore<DB> {
             .arg(session_id)
             .fetch_optional(DB::conn(tx))
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        // With the user's cutoff (columns 5 and 6).
-        let session = session_state::<DB>(&row)?
-            .with_created_at_ms(from_db(row.col(5)?))
-            .with_user_cutoff_ms(row.col::<Option<i64>>(6)?.map(from_db));
-        // The live token's expiry, in a statement of its own: one taken after
-        // the lock was granted, so it sees a successor committed while this
-        // transaction waited (PostgreSQL re-reads a locked row's own columns,
-        // not a subquery's).
-        let live_expires_at = match session.live_jti {
-            Some(live) => query::<DB>(&self.sql.read_token)
-                .arg(live)
-                .arg(session_id)
-                .fetch_optional(DB::conn(tx))
-                .await?
-                .map(|r| r.col::<i64>(1))
-                .transpose()?
-                .map(from_db),
-            None => None,
+        let locked = |row: &DB::Row| -> Result<SessionState, sqlx::Error> {
+            Ok(session_state::<DB>(row)?
+                .with_live_expires_at(row.col::<Option<i64>>(5)?.map(from_db))
+                .with_created_at_ms(from_db(row.col(6)?))
+                .with_user_cutoff_ms(row.col::<Option<i64>>(7)?.map(from_db)))
         };
-        Ok(Some(session.with_live_expires_at(live_expires_at)))
+        Ok(row.as_ref().map(locked).transpose()?)
     }
 
-    /// The user's revoke-all cutoff (ms), its row made if missing and locked
-    /// until the transaction ends.
-    async fn lock_cutoff(
-        &self,
-        tx: &mut DB::Connection,
-        user_id: &str,
-    ) -> Result<Option<u64>, TxError> {
-        query::<DB>(&self.sql.ensure_cutoff)
-            .arg(user_id.to_owned())
-            .execute(DB::conn(tx))
-            .await?;
-        let row = query::<DB>(&self.sql.lock_cutoff)
-            .arg(user_id.to_owned())
-            .fetch_optional(DB::conn(tx))
-            .await?;
-        Ok(row
-            .map(|r| r.col::<i64>(0))
-            .transpose()?
-            .map(from_db)
-            .filter(|c| *c > 0))
-    }
-
-    /// The presented token's state; `None` when the session has no such token.
+    /// The presented token's state; `None` when the session has no such token
+    /// (never issued, or purged).
     async fn read_token(
         &self,
         tx: &mut DB::Connection,
@@ -275,28 +262,30 @@ impl<DB: SqlDatabase> SqlStore<DB> {
     }
 
     /// Applies `decision` with conditional writes whose row counts are checked.
+    /// Nothing here reads the live token's own row: what re-delivery needs of
+    /// it (its expiry) is on the session row, so a purged live token is judged
+    /// by the rules like any other (see [`rotation::decide`]).
     async fn apply(
         &self,
         tx: &mut DB::Connection,
         decision: Decision,
         session: &SessionState,
         req: &RotateRequest,
-        expires_at: u64,
     ) -> Result<(), TxError> {
         match decision {
             Decision::Rotate => {
-                // Only one caller can make this write succeed.
-                if let Some(live) = session.live_jti {
-                    let n = query::<DB>(&self.sql.mark_used)
-                        .arg(to_db(req.now))
-                        .arg(req.successor_jti)
-                        .arg(live)
-                        .arg(req.session_id)
-                        .execute(DB::conn(tx))
-                        .await?
-                        .rows_affected();
-                    one_row(n, "the live token was already used")?;
-                }
+                // `decide` rotates only the live token, which is unused: only
+                // one caller can make this write succeed.
+                let n = query::<DB>(&self.sql.mark_used)
+                    .arg(to_db(req.now))
+                    .arg(req.successor_jti)
+                    .arg(req.jti)
+                    .arg(req.session_id)
+                    .execute(DB::conn(tx))
+                    .await?
+                    .rows_affected();
+                one_row(n, "the live token was already used")?;
+                let expires_at = rotation::successor_expiry(session, req);
                 self.make_live(tx, req, expires_at).await
             }
             Decision::Revoke(_) => {
@@ -325,6 +314,7 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         let n = query::<DB>(&self.sql.move_live)
             .arg(req.successor_jti)
             .arg(req.jti)
+            .arg(to_db(expires_at))
             .arg(to_db(req.now))
             .arg(req.session_id)
             .execute(DB::conn(tx))
@@ -386,12 +376,9 @@ fn session_info<DB: SqlDatabase>(
     user_id: String,
     expires_at: u64,
 ) -> Result<SessionInfo, sqlx::Error> {
-    Ok(SessionInfo {
-        session_id: row.col(7)?,
-        user_id,
-        created_at: from_db(row.col(8)?),
-        last_rotated_at: from_db(row.col(9)?),
-        expires_at,
-        label: row.col(10)?,
-    })
+    Ok(
+        SessionInfo::new(row.col(7)?, user_id, from_db(row.col(8)?), expires_at)
+            .with_last_rotated_at(from_db(row.col(9)?))
+            .with_label(row.col(10)?),
+    )
 }
