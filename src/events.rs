@@ -45,7 +45,8 @@
 //!     });
 //!
 //! let first = sessions.login(&7, &NoCustomClaims, None).await.unwrap();
-//! sessions.refresh(&first.refresh).await.unwrap();
+//! let second = sessions.refresh(&first.refresh).await.unwrap();
+//! sessions.refresh(&second.refresh).await.unwrap();
 //! assert!(sessions.refresh(&first.refresh).await.is_err()); // replayed
 //! let alert = rx.recv().await.unwrap();
 //! assert_eq!((alert.user_id.as_str(), alert.session_id), ("7", Some(first.session_id)));

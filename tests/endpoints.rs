@@ -41,6 +41,8 @@ async fn call(
 
 fn setup() -> (Sessions<Users>, uuid::Uuid) {
     let (s, _, id) = sessions_for(Arc::new(MemoryStore::new()));
+    // Strict single use: the cases replay a spent token to see it refused.
+    let s = s.with_reuse_grace(std::time::Duration::ZERO).unwrap();
     (s, id)
 }
 

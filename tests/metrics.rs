@@ -168,7 +168,11 @@ fn rotations_and_store_latency() {
     with_recorder(&rec, || async {
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
         let (sessions, users, id): (Sessions<Users>, _, _) = sessions_for(store.clone());
-        let sessions = sessions.with_sliding(SlidingTokens::new());
+        // Strict single use: the replay below is reuse, not a re-delivery.
+        let sessions = sessions
+            .with_sliding(SlidingTokens::new())
+            .with_reuse_grace(std::time::Duration::ZERO)
+            .unwrap();
         let p = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
         let q = sessions.refresh(&p.refresh).await.unwrap();
         assert!(sessions.refresh(&p.refresh).await.is_err()); // reuse

@@ -1728,7 +1728,12 @@ async fn reuse_grace_window() {
 /// of their own (not on the API's port), and the events hook's reuse alert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_route_counts_validations_and_rotations() {
-    let server = Server::start(&[("DATABASE_URL", "memory"), ("METRICS_BIND", "127.0.0.1:0")]);
+    // Window 0: the replay below is reuse at once (not a re-delivery).
+    let server = Server::start(&[
+        ("DATABASE_URL", "memory"),
+        ("METRICS_BIND", "127.0.0.1:0"),
+        ("REUSE_GRACE_SECS", "0"),
+    ]);
     let url = server.metrics_url();
     assert!(
         url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),

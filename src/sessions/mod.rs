@@ -64,10 +64,15 @@ pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_secs(10);
 ///
 /// let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
 /// let next = sessions.refresh(&pair.refresh).await.unwrap();
-/// // The old refresh token is spent: using it again revokes the session...
+/// // A retry moments later (its answer was lost): the same successor again.
+/// let again = sessions.refresh(&pair.refresh).await.unwrap();
+/// assert_eq!(again.refresh_jti, next.refresh_jti);
+/// let third = sessions.refresh(&next.refresh).await.unwrap();
+/// // Once the successor was used, the old token is spent: using it again
+/// // revokes the session...
 /// assert!(sessions.refresh(&pair.refresh).await.is_err());
-/// // ...so its successor is refused too.
-/// assert!(sessions.refresh(&next.refresh).await.is_err());
+/// // ...so the live token is refused too.
+/// assert!(sessions.refresh(&third.refresh).await.is_err());
 /// # }
 /// ```
 pub struct Sessions<R: UserResolver, C = NoCustomClaims> {

@@ -41,8 +41,12 @@
 //! sessions.check_access(&token.token).await.unwrap(); // an access token
 //! let renewed = sessions.renew_sliding(&token.token).await.unwrap();
 //! assert_eq!(renewed.session_id, token.session_id);
-//! // The renewed token is spent: renewing with it again is reuse.
+//! let later = sessions.renew_sliding(&renewed.token).await.unwrap();
+//! // The first token is spent, and so is its successor: renewing with it
+//! // again is reuse (within the reuse window, before its successor was used,
+//! // it would have got that successor again).
 //! assert!(sessions.renew_sliding(&token.token).await.is_err());
+//! assert!(sessions.renew_sliding(&later.token).await.is_err());
 //! # }
 //! ```
 
