@@ -171,13 +171,9 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             refused => return Err(self.refused(refused, user_id, session_id)),
         };
         let kind = if sliding {
-            EventKind::SlidingRenewed {
-                redelivered: redelivered,
-            }
+            EventKind::SlidingRenewed { redelivered }
         } else {
-            EventKind::Rotated {
-                redelivered: redelivered,
-            }
+            EventKind::Rotated { redelivered }
         };
         self.emit(kind, user_id, Some(session_id));
         let counted = if redelivered {
