@@ -71,7 +71,9 @@ pub(crate) struct Shared<C> {
     pub(crate) config: AuthConfig,
     /// The opt-in verified-token cache (typed by the claims it stores).
     pub(crate) cache: Option<TokenCache<C>>,
-    /// Told to the handlers behind the layer, in every request's extensions.
+    /// Told to the handlers behind the layer, in every request's extensions
+    /// (read only by the axum extractors).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) context: LayerContext,
 }
 
@@ -159,7 +161,7 @@ where
             Ok(Some(token)) => token,
             Ok(None) if cfg.optional => {
                 metrics::validation_anonymous();
-                req.extensions_mut().insert(self.shared.context.clone());
+                self.shared.tell_context(&mut req);
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => return refuse(&self.rejection, AuthError::MissingToken),
@@ -239,9 +241,17 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
 
     /// The claims and the layer's context go into the extensions.
     fn admit<B>(&self, req: &mut Request<B>, claims: Claims<C>) {
-        let ext = req.extensions_mut();
-        ext.insert(claims);
-        ext.insert(self.context.clone());
+        req.extensions_mut().insert(claims);
+        self.tell_context(req);
+    }
+
+    /// The layer's context, for the axum extractors (the only readers): without
+    /// the `axum` feature nothing reads it, and the request pays nothing.
+    fn tell_context<B>(&self, req: &mut Request<B>) {
+        #[cfg(feature = "axum")]
+        req.extensions_mut().insert(self.context.clone());
+        #[cfg(not(feature = "axum"))]
+        let _ = req;
     }
 
     /// The opt-in checks: revocation (unless the cache's answer is fresh), then

@@ -202,17 +202,14 @@ impl TokenStore for MemoryStore {
         user_id: &str,
         issued_at: u64,
     ) -> Result<bool, StoreError> {
-        let check = self.sessions.get(&session_id).map(|s| {
-            (
-                s.state.user_id.clone(),
-                s.state.revoked,
-                s.state.created_at_ms,
-            )
-        });
-        let check = check.as_ref().map(|(user, revoked, created)| SessionCheck {
-            user_id: user,
-            revoked: *revoked,
-            created_at_ms: *created,
+        // Read under the session's guard, nothing copied: this runs on every
+        // request with the layer's revocation check. (A cutoff entry is taken
+        // last and alone, as everywhere in this store.)
+        let session = self.sessions.get(&session_id);
+        let check = session.as_ref().map(|s| SessionCheck {
+            user_id: &s.state.user_id,
+            revoked: s.state.revoked,
+            created_at_ms: s.state.created_at_ms,
         });
         Ok(state::is_revoked(
             check,
