@@ -60,25 +60,44 @@ async fn fresh_store() -> Option<MySqlStore> {
 }
 
 /// A conformance case's store: its own table prefix on its own pool of 8
-/// connections. The cleanup drops the prefixed tables and closes the pool.
+/// connections. Between cases the suite empties
+/// the tables (reset); the cleanup drops them and closes the pool.
 async fn case_store() -> Result<FreshStore, Unavailable> {
     let pool = connect(8)
         .await
         .map_err(|e| Unavailable::new("MariaDB", e))?;
     let store = prefixed_store(pool.clone()).await;
     let t = store.table_names().clone();
-    Ok(FreshStore::new(store).with_cleanup(async move || {
-        // Tokens first: they reference sessions.
-        let drop = format!(
-            "DROP TABLE IF EXISTS `{}`, `{}`, `{}`, `{}`",
-            t.refresh_tokens, t.sessions, t.user_cutoffs, t.schema_versions
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&pool)
-            .await
-            .expect("drop the case's tables");
-        pool.close().await;
-    }))
+    // Reset: every row goes (tokens first: they reference sessions); the
+    // tables stay for the next case.
+    let empty = format!(
+        "DELETE FROM `{}`; DELETE FROM `{}`; DELETE FROM `{}`",
+        t.refresh_tokens, t.sessions, t.user_cutoffs
+    );
+    let reset_pool = pool.clone();
+    let reset = move || {
+        let (pool, empty) = (reset_pool.clone(), empty.clone());
+        async move {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(empty))
+                .execute(&pool)
+                .await
+                .expect("empty the case's tables");
+        }
+    };
+    Ok(FreshStore::new(store)
+        .with_reset(reset)
+        .with_cleanup(async move || {
+            // Tokens first: they reference sessions.
+            let drop = format!(
+                "DROP TABLE IF EXISTS `{}`, `{}`, `{}`, `{}`",
+                t.refresh_tokens, t.sessions, t.user_cutoffs, t.schema_versions
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&pool)
+                .await
+                .expect("drop the case's tables");
+            pool.close().await;
+        }))
 }
 
 tower_jwt_auth::token_store_conformance!(case_store);

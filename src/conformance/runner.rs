@@ -1,5 +1,6 @@
-//! Runs a [`Suite`] on one backend: a fresh store a case, every case at once,
-//! cleanup after each, the skip/CI policy, and one report naming every failure.
+//! Runs a [`Suite`] on one backend: an empty store for each case (fresh, or
+//! reset after another case), [`STORES_AT_ONCE`] cases at a time, cleanup, the
+//! skip/CI policy, and one report naming every failure.
 //!
 //! ```
 //! use tower_jwt_auth::MemoryStore;
@@ -17,7 +18,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -35,13 +36,21 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// made.
 pub const STORES_MADE_AT_ONCE: usize = 4;
 
+/// How many stores a suite holds at once, so how many cases run at once. A
+/// store with a reset ([`FreshStore::with_reset`]) is emptied after a case
+/// and handed to the next: a suite on a database makes this many table sets,
+/// not one per case.
+pub const STORES_AT_ONCE: usize = 8;
+
 type Cleanup = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+type Reset = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A fresh, empty store for one case, and how to drop what it created (its
 /// tables, its keys, its database file) once the case is over.
 pub struct FreshStore {
     store: Arc<dyn TokenStore>,
     cleanup: Option<Cleanup>,
+    reset: Option<Reset>,
 }
 
 impl fmt::Debug for FreshStore {
@@ -49,6 +58,7 @@ impl fmt::Debug for FreshStore {
         f.debug_struct("FreshStore")
             .field("store", &self.store)
             .field("cleanup", &self.cleanup.is_some())
+            .field("reset", &self.reset.is_some())
             .finish()
     }
 }
@@ -64,6 +74,7 @@ impl FreshStore {
         FreshStore {
             store,
             cleanup: None,
+            reset: None,
         }
     }
 
@@ -76,6 +87,29 @@ impl FreshStore {
     {
         self.cleanup = Some(Box::new(move || Box::pin(cleanup())));
         self
+    }
+
+    /// Lets the suite reuse this store for another case once `reset` has
+    /// emptied it (deleted every row or key the case wrote), instead of making
+    /// a new one: for a database, where making tables costs far more than
+    /// emptying them. A store is reused only after a case that passed; the
+    /// cleanup still runs once, when the suite is over.
+    pub fn with_reset<F, Fut>(mut self, reset: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.reset = Some(Arc::new(move || Box::pin(reset())));
+        self
+    }
+
+    /// Runs the cleanup, if any, once the store is no longer shared.
+    async fn clean_up(self) {
+        let FreshStore { store, cleanup, .. } = self;
+        drop(store);
+        if let Some(cleanup) = cleanup {
+            cleanup().await;
+        }
     }
 
     /// The store.
@@ -118,11 +152,15 @@ pub fn in_ci() -> bool {
 /// and panics naming every case that failed (a panic, a timeout, or a store the
 /// factory could not make).
 ///
-/// `factory` is called once a case. When its first answer is [`Unavailable`],
-/// the suite prints why and returns without running anything, or panics when
-/// [`in_ci`]. Each case runs in its own task (so a panic fails that case only)
-/// under [`CASE_TIMEOUT`], then its cleanup runs. Timings go to stderr (shown
-/// with `--nocapture`). [`CASES_VAR`] narrows the run to some cases.
+/// `factory` is called when a case needs a store and none is spare. When its
+/// first answer is [`Unavailable`], the suite prints why and returns without
+/// running anything, or panics when [`in_ci`]. At most [`STORES_AT_ONCE`]
+/// stores are held at once (so as many cases run), taken in the order the
+/// cases are declared; stores are made [`STORES_MADE_AT_ONCE`] at a time. Each
+/// case runs in its own task (so a panic fails that case only) under
+/// [`CASE_TIMEOUT`]; then its store is reset for the next case (see
+/// [`FreshStore::with_reset`]) or cleaned up. Timings go to stderr (shown with
+/// `--nocapture`). [`CASES_VAR`] narrows the run to some cases.
 pub async fn run_suite<F, Fut>(suite: Suite, factory: F)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
@@ -149,31 +187,31 @@ where
     );
     let factory = Arc::new(factory);
     let making = Arc::new(Semaphore::new(STORES_MADE_AT_ONCE));
-    let mut first = Some(first);
-    let handles: Vec<_> = cases
-        .iter()
-        .map(|&case| {
-            let (first, factory, making) = (first.take(), factory.clone(), making.clone());
-            tokio::spawn(async move {
-                let made = Instant::now();
-                let fresh = match first {
-                    Some(first) => Ok(first),
-                    None => {
-                        let _turn = making.acquire().await.expect("never closed");
-                        factory().await.map(|fresh| (fresh, made.elapsed()))
-                    }
-                };
-                run_case(case, fresh).await
-            })
-        })
-        .collect();
-    if let Some((unused, _)) = first {
-        // No case selected: drop what the probe created.
-        let FreshStore { store, cleanup } = unused;
-        drop(store);
-        if let Some(cleanup) = cleanup {
-            cleanup().await;
-        }
+    let held = Arc::new(Semaphore::new(STORES_AT_ONCE));
+    let spare = Arc::new(Mutex::new(vec![first]));
+    let mut handles = Vec::with_capacity(cases.len());
+    for &case in &cases {
+        // Turns are taken here, in the order the cases are declared (the
+        // slowest first), not in whatever order tasks start.
+        let turn = held.clone().acquire_owned().await.expect("never closed");
+        let (factory, making, spare) = (factory.clone(), making.clone(), spare.clone());
+        handles.push(tokio::spawn(async move {
+            let reused = spare.lock().expect("not poisoned").pop();
+            let fresh = match reused {
+                Some(fresh) => Ok(fresh),
+                None => {
+                    let made = Instant::now();
+                    let _making = making.acquire().await.expect("never closed");
+                    factory().await.map(|fresh| (fresh, made.elapsed()))
+                }
+            };
+            let (outcome, after) = run_case(case, fresh).await;
+            if let Some(fresh) = after {
+                spare.lock().expect("not poisoned").push(fresh);
+            }
+            drop(turn);
+            outcome
+        }));
     }
     let mut failures = Vec::new();
     for (case, handle) in cases.iter().zip(handles) {
@@ -181,6 +219,13 @@ where
             Ok(times) => eprintln!("  {}::{} ok: {times}", suite.name, case.name),
             Err(why) => failures.push(format!("{}::{}: {why}", suite.name, case.name)),
         }
+    }
+    let left: Vec<FreshStore> = std::mem::take(&mut *spare.lock().expect("not poisoned"))
+        .into_iter()
+        .map(|(fresh, _)| fresh)
+        .collect();
+    for fresh in left {
+        fresh.clean_up().await;
     }
     report(suite, cases.len(), failures, started.elapsed());
 }
@@ -224,15 +269,19 @@ impl fmt::Display for Times {
     }
 }
 
-/// Runs one case on `fresh` (made in the time given) in its own task, then
-/// cleans up.
+/// Runs one case on `fresh` (made in the time given) in its own task; then
+/// resets the store for the next case when the case passed and the store has a
+/// reset (handing it back), or cleans it up.
 async fn run_case(
     case: Case,
     fresh: Result<(FreshStore, Duration), Unavailable>,
-) -> Result<Times, String> {
-    let (FreshStore { store, cleanup }, setup) = fresh.map_err(|e| format!("no store: {e}"))?;
+) -> (Result<Times, String>, Option<(FreshStore, Duration)>) {
+    let (fresh, setup) = match fresh {
+        Ok(made) => made,
+        Err(e) => return (Err(format!("no store: {e}")), None),
+    };
     let started = Instant::now();
-    let mut task = tokio::spawn((case.run)(store));
+    let mut task = tokio::spawn((case.run)(fresh.store.clone()));
     let outcome = match tokio::time::timeout(CASE_TIMEOUT, &mut task).await {
         Ok(joined) => joined.map_err(panic_message),
         Err(_) => {
@@ -242,14 +291,22 @@ async fn run_case(
         }
     };
     let run = started.elapsed();
-    if let Some(cleanup) = cleanup {
-        cleanup().await;
-    }
-    outcome.map(|()| Times {
+    let after = match (&outcome, fresh.reset.clone()) {
+        (Ok(()), Some(reset)) => {
+            reset().await;
+            Some((fresh, Duration::ZERO))
+        }
+        _ => {
+            fresh.clean_up().await;
+            None
+        }
+    };
+    let times = Times {
         setup,
         run,
         cleanup: started.elapsed() - run,
-    })
+    };
+    (outcome.map(|()| times), after)
 }
 
 /// What a case's task died of.

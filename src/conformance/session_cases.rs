@@ -74,8 +74,124 @@ async fn assert_pair_revoked(sessions: &Sessions<Users>, p: &TokenPair) {
 }
 
 cases! {
-    /// Every sessions-level case, in the order they are written.
+    /// Every sessions-level case, in the order they are written: the slowest
+    /// first, as the runner makes their stores in this order.
     pub const SESSION_CASES;
+
+    /// 64 tasks refresh one token at once, 20 times over: exactly one wins each time
+    /// (grace 0); every loser is refused as reuse or revoked, never a store error.
+    /// The rounds run [`ROUNDS_AT_ONCE`] at a time, each on its own session.
+    pub async fn race_exactly_one_winner(store: Arc<dyn TokenStore>) {
+        let (sessions, _, id, _) = on_manual_clock(store);
+        // Window 0: strict single use, as without a reuse window.
+        let sessions = sessions.with_reuse_grace(Duration::ZERO).unwrap();
+        for wave in (0..20).step_by(ROUNDS_AT_ONCE) {
+            let rounds: Vec<_> = (wave..wave + ROUNDS_AT_ONCE)
+                .map(|round| {
+                    let sessions = sessions.clone();
+                    tokio::spawn(async move {
+                        let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+                        (round, race(&sessions, &pair.refresh, 64).await)
+                    })
+                })
+                .collect();
+            for handle in rounds {
+                let (round, results) = handle.await.expect("round panicked");
+                let winners = results.iter().filter(|r| r.is_ok()).count();
+                assert_eq!(winners, 1, "round {round}: {winners} winners");
+                for r in results.into_iter().filter(|r| r.is_err()) {
+                    let e = token_err(r);
+                    assert!(
+                        matches!(e, TokenError::Reused | TokenError::Revoked),
+                        "round {round}: {e:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// 64 concurrent refreshes of one token with a window: every 200 carries the
+    /// same successor, and the chain goes on from it.
+    pub async fn race_with_window_answers_one_successor(store: Arc<dyn TokenStore>) {
+        let (sessions, _, id, _) = on_manual_clock(store);
+        let sessions = sessions.with_reuse_grace(Duration::from_secs(10)).unwrap();
+        for round in 0..5 {
+            let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+            let results = race(&sessions, &pair.refresh, 64).await;
+            let mut successors = std::collections::HashSet::new();
+            for r in results {
+                match r {
+                    Ok(p) => {
+                        successors.insert(p.refresh_jti);
+                    }
+                    Err(e) => panic!("round {round}: a racing refresh was refused: {e:?}"),
+                }
+            }
+            assert_eq!(successors.len(), 1, "round {round}: one successor per generation");
+            let live = successors.into_iter().next().unwrap();
+            // The winners' token (all the same) rotates on.
+            let any = race(&sessions, &pair.refresh, 1).await.remove(0).unwrap();
+            assert_eq!(any.refresh_jti, live);
+            sessions.refresh(&any.refresh).await.unwrap();
+        }
+    }
+
+    /// Logins racing a revoke-all never survive it, even in the same second and
+    /// from an instance whose clock is behind: a session created before the
+    /// cutoff (to the millisecond) is revoked, whichever committed first; a
+    /// login after it, in the same second, lives.
+    pub async fn logins_racing_revoke_all_never_survive(store: Arc<dyn TokenStore>) {
+        // Two app instances on one store: A logs in at t.300, B revokes all at t.700.
+        let t = Clock::manual_now().now_secs();
+        let clock_a = Clock::manual(t);
+        clock_a.advance(Duration::from_millis(300));
+        let clock_b = Clock::manual(t);
+        clock_b.advance(Duration::from_millis(700));
+        let (a, users, id) = sessions_on(store.clone(), clock_a);
+        let b = Sessions::new(test_jwt_on(clock_b.clone()), store, users);
+        for round in 0..5 {
+            let barrier = Arc::new(tokio::sync::Barrier::new(17));
+            let mut logins = Vec::new();
+            for _ in 0..16 {
+                let (a, barrier) = (a.clone(), barrier.clone());
+                logins.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    a.login(&id, &NoCustomClaims, None).await.unwrap()
+                }));
+            }
+            let revoke = {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    b.revoke_user(&id).await.unwrap()
+                })
+            };
+            revoke.await.unwrap();
+            for l in logins {
+                let p = l.await.unwrap();
+                assert_eq!(
+                    token_err(a.check_access(&p.access).await),
+                    TokenError::Revoked,
+                    "round {round}: a login from before the revoke-all survived it"
+                );
+                assert_eq!(
+                    token_err(a.refresh(&p.refresh).await),
+                    TokenError::Revoked,
+                    "round {round}"
+                );
+            }
+            // The next round races a new revoke-all, a second later on both.
+            a.jwt().clock().advance(Duration::from_secs(1));
+            clock_b.advance(Duration::from_secs(1));
+        }
+        // In the revoke-all's own second, a login after it lives.
+        clock_b.advance(Duration::from_millis(100) + Duration::from_secs(0));
+        let _ = b.revoke_user(&id).await.unwrap();
+        clock_b.advance(Duration::from_millis(100));
+        let after = b.login(&id, &NoCustomClaims, None).await.unwrap();
+        b.check_access(&after.access).await.unwrap();
+        b.refresh(&after.refresh).await.unwrap();
+    }
 
     /// Ten chained rotations with a UUID user id; each spent token is refused after use
     /// (and that refusal, being reuse, ends the session: so it is checked on a copy).
@@ -115,67 +231,6 @@ cases! {
         );
     }
 
-    /// Replaying a used token revokes the session: the newest successor is refused, and
-    /// the session's access tokens fail the revocation check.
-    pub async fn reuse_revokes_session(store: Arc<dyn TokenStore>) {
-        let (sessions, _, id, _) = on_manual_clock(store);
-        let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-        let p1 = sessions.refresh(&p0.refresh).await.unwrap();
-        let p2 = sessions.refresh(&p1.refresh).await.unwrap();
-        sessions.check_access(&p2.access).await.unwrap();
-        assert_eq!(
-            token_err(sessions.refresh(&p0.refresh).await),
-            TokenError::Reused
-        );
-        assert_eq!(
-            token_err(sessions.refresh(&p2.refresh).await),
-            TokenError::Revoked
-        );
-        assert_eq!(
-            token_err(sessions.check_access(&p2.access).await),
-            TokenError::Revoked
-        );
-        assert_eq!(
-            token_err(sessions.check_access(&p1.access).await),
-            TokenError::Revoked
-        );
-        // Another session of the same user is untouched.
-        let other = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-        sessions.refresh(&other.refresh).await.unwrap();
-    }
-
-    /// 64 tasks refresh one token at once, 20 times over: exactly one wins each time
-    /// (grace 0); every loser is refused as reuse or revoked, never a store error.
-    /// The rounds run [`ROUNDS_AT_ONCE`] at a time, each on its own session.
-    pub async fn race_exactly_one_winner(store: Arc<dyn TokenStore>) {
-        let (sessions, _, id, _) = on_manual_clock(store);
-        // Window 0: strict single use, as without a reuse window.
-        let sessions = sessions.with_reuse_grace(Duration::ZERO).unwrap();
-        for wave in (0..20).step_by(ROUNDS_AT_ONCE) {
-            let rounds: Vec<_> = (wave..wave + ROUNDS_AT_ONCE)
-                .map(|round| {
-                    let sessions = sessions.clone();
-                    tokio::spawn(async move {
-                        let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-                        (round, race(&sessions, &pair.refresh, 64).await)
-                    })
-                })
-                .collect();
-            for handle in rounds {
-                let (round, results) = handle.await.expect("round panicked");
-                let winners = results.iter().filter(|r| r.is_ok()).count();
-                assert_eq!(winners, 1, "round {round}: {winners} winners");
-                for r in results.into_iter().filter(|r| r.is_err()) {
-                    let e = token_err(r);
-                    assert!(
-                        matches!(e, TokenError::Reused | TokenError::Revoked),
-                        "round {round}: {e:?}"
-                    );
-                }
-            }
-        }
-    }
-
     /// With a reuse window, every winner of a race gets the one successor (the
     /// same refresh `jti`: no second branch), and a replay after the window
     /// revokes the session.
@@ -207,6 +262,35 @@ cases! {
                 TokenError::Revoked
             );
         }
+    }
+
+    /// Replaying a used token revokes the session: the newest successor is refused, and
+    /// the session's access tokens fail the revocation check.
+    pub async fn reuse_revokes_session(store: Arc<dyn TokenStore>) {
+        let (sessions, _, id, _) = on_manual_clock(store);
+        let p0 = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+        let p1 = sessions.refresh(&p0.refresh).await.unwrap();
+        let p2 = sessions.refresh(&p1.refresh).await.unwrap();
+        sessions.check_access(&p2.access).await.unwrap();
+        assert_eq!(
+            token_err(sessions.refresh(&p0.refresh).await),
+            TokenError::Reused
+        );
+        assert_eq!(
+            token_err(sessions.refresh(&p2.refresh).await),
+            TokenError::Revoked
+        );
+        assert_eq!(
+            token_err(sessions.check_access(&p2.access).await),
+            TokenError::Revoked
+        );
+        assert_eq!(
+            token_err(sessions.check_access(&p1.access).await),
+            TokenError::Revoked
+        );
+        // Another session of the same user is untouched.
+        let other = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+        sessions.refresh(&other.refresh).await.unwrap();
     }
 
     /// Grace covers only the immediate predecessor of the live token.
@@ -430,89 +514,6 @@ cases! {
             TokenError::Reused
         );
         assert_pair_revoked(&sessions, &p2).await;
-    }
-
-    /// 64 concurrent refreshes of one token with a window: every 200 carries the
-    /// same successor, and the chain goes on from it.
-    pub async fn race_with_window_answers_one_successor(store: Arc<dyn TokenStore>) {
-        let (sessions, _, id, _) = on_manual_clock(store);
-        let sessions = sessions.with_reuse_grace(Duration::from_secs(10)).unwrap();
-        for round in 0..5 {
-            let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-            let results = race(&sessions, &pair.refresh, 64).await;
-            let mut successors = std::collections::HashSet::new();
-            for r in results {
-                match r {
-                    Ok(p) => {
-                        successors.insert(p.refresh_jti);
-                    }
-                    Err(e) => panic!("round {round}: a racing refresh was refused: {e:?}"),
-                }
-            }
-            assert_eq!(successors.len(), 1, "round {round}: one successor per generation");
-            let live = successors.into_iter().next().unwrap();
-            // The winners' token (all the same) rotates on.
-            let any = race(&sessions, &pair.refresh, 1).await.remove(0).unwrap();
-            assert_eq!(any.refresh_jti, live);
-            sessions.refresh(&any.refresh).await.unwrap();
-        }
-    }
-
-    /// Logins racing a revoke-all never survive it, even in the same second and
-    /// from an instance whose clock is behind: a session created before the
-    /// cutoff (to the millisecond) is revoked, whichever committed first; a
-    /// login after it, in the same second, lives.
-    pub async fn logins_racing_revoke_all_never_survive(store: Arc<dyn TokenStore>) {
-        // Two app instances on one store: A logs in at t.300, B revokes all at t.700.
-        let t = Clock::manual_now().now_secs();
-        let clock_a = Clock::manual(t);
-        clock_a.advance(Duration::from_millis(300));
-        let clock_b = Clock::manual(t);
-        clock_b.advance(Duration::from_millis(700));
-        let (a, users, id) = sessions_on(store.clone(), clock_a);
-        let b = Sessions::new(test_jwt_on(clock_b.clone()), store, users);
-        for round in 0..5 {
-            let barrier = Arc::new(tokio::sync::Barrier::new(17));
-            let mut logins = Vec::new();
-            for _ in 0..16 {
-                let (a, barrier) = (a.clone(), barrier.clone());
-                logins.push(tokio::spawn(async move {
-                    barrier.wait().await;
-                    a.login(&id, &NoCustomClaims, None).await.unwrap()
-                }));
-            }
-            let revoke = {
-                let b = b.clone();
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    b.revoke_user(&id).await.unwrap()
-                })
-            };
-            revoke.await.unwrap();
-            for l in logins {
-                let p = l.await.unwrap();
-                assert_eq!(
-                    token_err(a.check_access(&p.access).await),
-                    TokenError::Revoked,
-                    "round {round}: a login from before the revoke-all survived it"
-                );
-                assert_eq!(
-                    token_err(a.refresh(&p.refresh).await),
-                    TokenError::Revoked,
-                    "round {round}"
-                );
-            }
-            // The next round races a new revoke-all, a second later on both.
-            a.jwt().clock().advance(Duration::from_secs(1));
-            clock_b.advance(Duration::from_secs(1));
-        }
-        // In the revoke-all's own second, a login after it lives.
-        clock_b.advance(Duration::from_millis(100) + Duration::from_secs(0));
-        let _ = b.revoke_user(&id).await.unwrap();
-        clock_b.advance(Duration::from_millis(100));
-        let after = b.login(&id, &NoCustomClaims, None).await.unwrap();
-        b.check_access(&after.access).await.unwrap();
-        b.refresh(&after.refresh).await.unwrap();
     }
 
     /// No access token outlives its session's absolute expiry, at login or
