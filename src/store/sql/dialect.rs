@@ -63,6 +63,10 @@ pub trait Dialect:
     /// The schema migrations, by version; `{p}` stands for the table prefix.
     const MIGRATIONS: &'static [(i64, &'static str)];
 
+    /// The latest schema whole, for an empty database (one step instead of
+    /// every migration in turn); `{p}` stands for the table prefix.
+    const SCHEMA: &'static str;
+
     /// The character that quotes identifiers.
     const QUOTE: char;
 

@@ -376,6 +376,25 @@ mod tests {
         }
     }
 
+    /// The whole schema renders to creations only, for the prefix.
+    fn schema_renders_for<DB: Dialect>() {
+        let schema = migrate::render(&[(0, DB::SCHEMA)], "app_");
+        assert!(schema[0].1.len() >= 3, "{}", DB::STORE);
+        for s in &schema[0].1 {
+            let s = s.as_str();
+            assert!(
+                !s.contains("{p}") && !s.contains("--"),
+                "{}: {s}",
+                DB::STORE
+            );
+            assert!(
+                s.starts_with("CREATE ") && s.contains("app_"),
+                "{}: {s}",
+                DB::STORE
+            );
+        }
+    }
+
     #[test]
     fn migrations_render_for_the_prefix() {
         #[cfg(feature = "sqlite")]
@@ -384,6 +403,12 @@ mod tests {
         migrations_render_for::<sqlx::Postgres>();
         #[cfg(feature = "mysql")]
         migrations_render_for::<sqlx::MySql>();
+        #[cfg(feature = "sqlite")]
+        schema_renders_for::<sqlx::Sqlite>();
+        #[cfg(feature = "postgres")]
+        schema_renders_for::<sqlx::Postgres>();
+        #[cfg(feature = "mysql")]
+        schema_renders_for::<sqlx::MySql>();
     }
 
     #[test]

@@ -50,6 +50,7 @@ impl Dialect for MySql {
         (1, include_str!("migrations/mysql/0001_initial.sql")),
         (2, include_str!("migrations/mysql/0002_rotation_v2.sql")),
     ];
+    const SCHEMA: &'static str = include_str!("migrations/mysql/schema.sql");
     const QUOTE: char = '`';
 
     /// Row locks, and reads that lock too, because MySQL's plain `SELECT`
@@ -58,6 +59,7 @@ impl Dialect for MySql {
     fn statements(n: &Quoted, purge_batch: u32) -> Statements {
         let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
         let differing = Differing {
+            table_exists: "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
             lock_session: " FOR UPDATE",
             lock_token: " FOR UPDATE",
             lock_picked: " FOR UPDATE",

@@ -46,11 +46,13 @@ impl Dialect for Postgres {
         (1, include_str!("migrations/postgres/0001_initial.sql")),
         (2, include_str!("migrations/postgres/0002_rotation_v2.sql")),
     ];
+    const SCHEMA: &'static str = include_str!("migrations/postgres/schema.sql");
     const QUOTE: char = '"';
 
     fn statements(n: &Quoted, purge_batch: u32) -> Statements {
         let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
         let differing = Differing {
+            table_exists: "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?",
             lock_session: " FOR UPDATE OF s",
             // No lock: READ COMMITTED takes each statement's snapshot, and this
             // one's is taken after the session lock was granted.

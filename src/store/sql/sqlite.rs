@@ -47,6 +47,7 @@ impl Dialect for Sqlite {
         (1, include_str!("migrations/sqlite/0001_initial.sql")),
         (2, include_str!("migrations/sqlite/0002_rotation_v2.sql")),
     ];
+    const SCHEMA: &'static str = include_str!("migrations/sqlite/schema.sql");
     const QUOTE: char = '"';
 
     /// No row locks (the write lock taken by `BEGIN IMMEDIATE` orders every
@@ -54,6 +55,7 @@ impl Dialect for Sqlite {
     fn statements(n: &Quoted, purge_batch: u32) -> Statements {
         let (s, t, c) = (&n.sessions, &n.tokens, &n.cutoffs);
         let differing = Differing {
+            table_exists: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
             lock_session: "",
             lock_token: "",
             lock_picked: "",

@@ -100,6 +100,8 @@ pub struct Statements {
     pub(crate) create_versions: SqlStr,
     /// -> version, of every migration applied.
     pub(crate) applied_versions: SqlStr,
+    /// table name -> 1 row when that table exists.
+    pub(crate) table_exists: SqlStr,
     /// version, applied_at
     pub(crate) record_version: SqlStr,
 }
@@ -123,6 +125,9 @@ pub(crate) struct Differing {
     pub(crate) upsert_cutoff: String,
     pub(crate) purge_tokens: String,
     pub(crate) purge_cutoffs: String,
+    /// -> 1 row when the table named by the bind exists (in the connection's
+    /// schema or database).
+    pub(crate) table_exists: &'static str,
     /// The expression that reads user id column `column` back as text.
     pub(crate) user_id: fn(&str) -> String,
     /// Whether placeholders are numbered (`$1`, `$2`, ...: PostgreSQL)
@@ -199,6 +204,7 @@ impl Statements {
                 "CREATE TABLE IF NOT EXISTS {v} (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)"
             )),
             applied_versions: sql(format!("SELECT version FROM {v}")),
+            table_exists: sql(own.table_exists.to_owned()),
             record_version: sql(format!(
                 "INSERT INTO {v} (version, applied_at) VALUES (?, ?)"
             )),
@@ -208,7 +214,7 @@ impl Statements {
 
 /// `text` with its `?` placeholders numbered `$1`, `$2`, ... (the store's
 /// statements hold no `?` anywhere else: identifiers were checked, and there
-/// are no string literals).
+/// are no string literals in PostgreSQL's).
 fn numbered(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut n = 0;
@@ -283,6 +289,7 @@ impl Statements {
             &self.purge_cutoffs,
             &self.create_versions,
             &self.applied_versions,
+            &self.table_exists,
             &self.record_version,
         ];
         all.extend(self.ensure_cutoff.as_ref());
