@@ -282,3 +282,31 @@ async fn purge_one_million_expired_rows() {
         purge_batch()
     );
 }
+
+/// A store that opens its own pool asks the server to probe idle connections
+/// (TCP keepalive every 30 s, then 10 s, 3 times), so a vanished client's
+/// backend ends in about a minute; the URL's own `options` win.
+#[tokio::test]
+async fn own_pool_has_server_side_keepalive() {
+    if pool(1).await.is_none() {
+        return;
+    }
+    let show = async |store: &PgStore| -> Vec<String> {
+        let mut values = Vec::new();
+        for name in ["idle", "interval", "count"] {
+            let v: String =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW tcp_keepalives_{name}")))
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            values.push(v);
+        }
+        values
+    };
+    let store = PgStore::connect(&url()).await.unwrap();
+    assert_eq!(show(&store).await, ["30", "10", "3"]);
+    let sep = if url().contains('?') { '&' } else { '?' };
+    let own = format!("{}{sep}options=-c%20tcp_keepalives_idle%3D45", url());
+    let store = PgStore::connect(&own).await.unwrap();
+    assert_eq!(show(&store).await, ["45", "10", "3"]);
+}

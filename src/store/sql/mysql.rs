@@ -140,7 +140,7 @@ impl Dialect for MySql {
     }
 
     async fn open(url: &str) -> Result<MySqlPool, StoreError> {
-        server_pool(url, "MySQL").await
+        server_pool(url, "MySQL", |options| options).await
     }
 
     /// A named lock, held by the connection until released: MySQL's DDL is not

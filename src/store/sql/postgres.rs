@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::SqlStr;
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnection, PgPool, PgQueryResult, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult, Postgres};
 
 use super::dialect::Dialect;
 use super::driver::{RowsAffected, trusted};
@@ -25,7 +25,12 @@ use crate::error::StoreError;
 /// transaction sets its own `lock_timeout`, `statement_timeout` and
 /// `idle_in_transaction_session_timeout` (`SET LOCAL`, to the operation
 /// timeout), so a transaction its client abandoned ends on the server too, also
-/// on a pool the app built. Call [`PgStore::migrate`] once at start-up.
+/// on a pool the app built. A pool the store opens itself
+/// ([`PgStore::connect`]) also has the server probe idle connections (TCP
+/// keepalive after 30 s, every 10 s, 3 times), so the backend of a client that
+/// vanished ends in about a minute; for a pool the app builds, set
+/// `tcp_keepalives_idle` and its siblings with `PgConnectOptions::options`.
+/// Call [`PgStore::migrate`] once at start-up.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -107,8 +112,23 @@ impl Dialect for Postgres {
         matches!(err.code().as_deref(), Some("40001" | "40P01" | "55P03"))
     }
 
+    /// The server probes an idle connection after 30 s, every 10 s, 3 times
+    /// (`tcp_keepalives_*`, ignored on a Unix socket): a client that vanished
+    /// without closing (a host gone, a network cut) has its backend ended in
+    /// about a minute, not the system's two hours. What the settings of the
+    /// URL's `options` say wins.
     async fn open(url: &str) -> Result<PgPool, StoreError> {
-        server_pool(url, "PostgreSQL").await
+        server_pool(url, "PostgreSQL", |options: PgConnectOptions| {
+            let mut keepalive = vec![
+                ("tcp_keepalives_idle", "30"),
+                ("tcp_keepalives_interval", "10"),
+                ("tcp_keepalives_count", "3"),
+            ];
+            let given = options.get_options().unwrap_or_default().to_owned();
+            keepalive.retain(|(name, _)| !given.contains(name));
+            options.options(keepalive)
+        })
+        .await
     }
 
     /// An advisory lock, released when the transaction ends (PostgreSQL's DDL

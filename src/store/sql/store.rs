@@ -200,10 +200,14 @@ const BACKOFF_DOUBLINGS: u32 = 5;
 pub(super) async fn server_pool<DB: SqlDatabase>(
     url: &str,
     database: &str,
+    tune: impl FnOnce(
+        <DB::Connection as Connection>::Options,
+    ) -> <DB::Connection as Connection>::Options,
 ) -> Result<Pool<DB>, StoreError> {
     let connect: <DB::Connection as Connection>::Options = url
         .parse()
         .map_err(|e| StoreError::with_source(format!("invalid {database} URL"), e))?;
+    let connect = tune(connect);
     PoolOptions::<DB>::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(3))
