@@ -147,6 +147,15 @@ pub enum AuthError {
     /// The token store or the user resolver is unreachable: 503 with `Retry-After`.
     #[error("the token store is unavailable, retry later")]
     StoreUnavailable(#[source] StoreError),
+    /// A login with credentials of no active account (unknown user, wrong
+    /// password, inactive): 401 `invalid_grant`, one answer for each.
+    #[error("no active account found with the given credentials")]
+    BadCredentials,
+    /// A browser-mode request that may be forged from another site (see
+    /// [`RefreshCookie`](crate::RefreshCookie)): 403 `cross_site_request`;
+    /// nothing was read, spent or revoked.
+    #[error("refused: {0}")]
+    CrossSiteRequest(&'static str),
     /// The server is set up wrong (a handler asks for a claims type its
     /// [`JwtAuthLayer`](crate::JwtAuthLayer) does not produce): 500. The text
     /// names the types for the server's log; clients get a generic description.
@@ -167,7 +176,10 @@ impl AuthError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::BadCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::CrossSiteRequest(_) => StatusCode::FORBIDDEN,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -185,6 +197,9 @@ impl AuthError {
             AuthError::InvalidToken(_) => "invalid_token",
             AuthError::InvalidRequest(_) | AuthError::PayloadTooLarge => "invalid_request",
             AuthError::MethodNotAllowed => "method_not_allowed",
+            // RFC 6749 §5.2: the resource owner's credentials are invalid.
+            AuthError::BadCredentials => "invalid_grant",
+            AuthError::CrossSiteRequest(_) => "cross_site_request",
             AuthError::StoreUnavailable(_) => "temporarily_unavailable",
             AuthError::Misconfigured(_) => "server_error",
         }
@@ -251,4 +266,7 @@ pub enum ConfigError {
     /// No crypto backend is compiled in: enable `aws-lc-rs` or `rust-crypto`.
     #[error("no crypto backend: enable the `aws-lc-rs` or `rust-crypto` feature")]
     NoCryptoBackend,
+    /// An allowed origin that is not `scheme://host[:port]`.
+    #[error("`{0}` is not an origin (scheme://host[:port], no path)")]
+    BadOrigin(String),
 }

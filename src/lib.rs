@@ -35,7 +35,10 @@ pub mod conformance;
 pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
 pub use cache::TokenCache;
 pub use clock::Clock;
-pub use endpoints::{RefreshCookie, SessionEndpoint, SlidingEndpoint};
+pub use endpoints::{
+    DecoyHash, LoggedIn, LoginEndpoint, LoginError, LoginRequest, RefreshCookie, SessionEndpoint,
+    SlidingEndpoint,
+};
 pub use error::{AuthError, ConfigError, StoreError, TokenError};
 pub use events::{SessionEvent, SessionEvents};
 pub use jsonwebtoken::Algorithm;

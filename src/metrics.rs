@@ -59,6 +59,8 @@ pub(crate) fn refusal_label(e: &AuthError) -> &'static str {
         AuthError::MethodNotAllowed => "method_not_allowed",
         AuthError::StoreUnavailable(_) => "store_unavailable",
         AuthError::Misconfigured(_) => "misconfigured",
+        AuthError::BadCredentials => "bad_credentials",
+        AuthError::CrossSiteRequest(_) => "cross_site_request",
     }
 }
 

@@ -45,12 +45,17 @@
 
 mod body;
 mod cookie;
+mod csrf;
+mod login;
 mod service;
 mod session;
 mod sliding;
 
 pub use body::{DEFAULT_BODY_LIMIT, MAX_DISCARD_BYTES, MAX_DISCARD_TIME, discard_body, read_body};
 pub use cookie::{RefreshCookie, SameSite};
+pub use login::{
+    DecoyHash, LABEL_CHARS, LoggedIn, LoginEndpoint, LoginError, LoginRequest, LoginRoute,
+};
 pub use service::{Endpoint, Route};
 pub use session::{SessionEndpoint, SessionRoute};
 pub use sliding::{SlidingEndpoint, SlidingRoute};

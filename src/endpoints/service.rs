@@ -39,7 +39,7 @@ pub struct Endpoint<T> {
 }
 
 impl<T> Endpoint<T> {
-    pub(crate) fn new(route: T) -> Self {
+    pub(crate) fn from_route(route: T) -> Self {
         Endpoint {
             route,
             realm: DEFAULT_REALM.into(),

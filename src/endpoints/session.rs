@@ -81,9 +81,27 @@ struct PairBody<'a> {
 #[derive(Serialize)]
 struct Empty {}
 
+/// The 200 answer carrying a new pair: `{"access","refresh"}`, or, in browser
+/// mode, `{"access"}` and the refresh token in `cookie`, set at `now`.
+pub(super) fn pair_response<B: From<Bytes>>(
+    pair: &TokenPair,
+    cookie: Option<&RefreshCookie>,
+    now: u64,
+) -> Response<B> {
+    let body = PairBody {
+        access: &pair.access,
+        refresh: cookie.is_none().then_some(pair.refresh.as_str()),
+    };
+    let mut res = json(StatusCode::OK, &body);
+    if let Some(v) = cookie.and_then(|c| c.set(pair, now)) {
+        res.headers_mut().append(http::header::SET_COOKIE, v);
+    }
+    res
+}
+
 impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
     fn with_action(sessions: Sessions<R, C>, action: Action) -> Self {
-        Endpoint::new(SessionRoute {
+        Endpoint::from_route(SessionRoute {
             sessions,
             action,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -133,16 +151,7 @@ impl<R: UserResolver, C: CustomClaims> SessionEndpoint<R, C> {
 
 impl<R: UserResolver, C: CustomClaims> SessionRoute<R, C> {
     fn pair_response<B: From<Bytes>>(&self, pair: &TokenPair) -> Response<B> {
-        let cookie = self.cookie.as_ref();
-        let body = PairBody {
-            access: &pair.access,
-            refresh: cookie.is_none().then_some(pair.refresh.as_str()),
-        };
-        let mut res = json(StatusCode::OK, &body);
-        if let Some(v) = cookie.and_then(|c| c.set(pair, self.sessions.now())) {
-            res.headers_mut().append(http::header::SET_COOKIE, v);
-        }
-        res
+        pair_response(pair, self.cookie.as_ref(), self.sessions.now())
     }
 
     /// The refresh token of a refresh or logout request: the body's `refresh`
@@ -153,6 +162,9 @@ impl<R: UserResolver, C: CustomClaims> SessionRoute<R, C> {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let (parts, body) = req.into_parts();
+        if let Some(cookie) = &self.cookie {
+            cookie.check_request(&parts)?;
+        }
         let bytes = body::read_body(&parts.headers, body, self.body_limit).await?;
         let from_cookie = match &self.cookie {
             Some(c) => c.read(&parts.headers)?,

@@ -96,7 +96,7 @@ struct TokenOut<'a> {
 impl<R: UserResolver, C: CustomClaims> SlidingEndpoint<R, C> {
     /// `POST {"token"}` → 200 `{"token"}`: renews a sliding token.
     pub fn renew(sessions: Sessions<R, C>) -> Self {
-        Endpoint::new(SlidingRoute {
+        Endpoint::from_route(SlidingRoute {
             sessions,
             logout: false,
             body_limit: DEFAULT_BODY_LIMIT,

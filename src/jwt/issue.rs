@@ -13,7 +13,10 @@ use super::handle::Jwt;
 
 /// A freshly minted access/refresh pair.
 ///
-/// `Debug` shows the session and expiries, never the tokens.
+/// `Debug` shows the session and expiries, never the tokens. `Serialize` writes
+/// what the refresh endpoint answers, `{"access","refresh"}`, so an app's own
+/// route can answer `Json(pair)`; a [`LoginEndpoint`](crate::LoginEndpoint)
+/// also sets `Cache-Control: no-store` and, in browser mode, the cookie.
 #[derive(Clone)]
 pub struct TokenPair {
     /// The access token.
@@ -28,6 +31,16 @@ pub struct TokenPair {
     pub access_expires_at: u64,
     /// When the refresh token dies (seconds since the epoch).
     pub refresh_expires_at: u64,
+}
+
+impl Serialize for TokenPair {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut body = serializer.serialize_struct("TokenPair", 2)?;
+        body.serialize_field("access", &self.access)?;
+        body.serialize_field("refresh", &self.refresh)?;
+        body.end()
+    }
 }
 
 impl fmt::Debug for TokenPair {

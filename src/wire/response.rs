@@ -45,7 +45,9 @@ pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Respons
         },
     );
     let challenge = match error {
-        AuthError::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
+        AuthError::MissingToken | AuthError::BadCredentials => {
+            Some(format!("Bearer realm=\"{realm}\""))
+        }
         AuthError::InvalidToken(_) => Some(format!(
             "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{description}\""
         )),
