@@ -18,9 +18,13 @@ use crate::error::StoreError;
 pub enum UserLookup<U> {
     /// The user exists and may hold tokens.
     Active(U),
-    /// The user exists but is not active: refused, and the session revoked.
+    /// The user exists but is not active: refused, and the session revoked,
+    /// whichever path sees it first: a refresh ([`Sessions`](crate::Sessions)),
+    /// or a request through [`JwtAuthLayer::resolve_user`](crate::JwtAuthLayer::resolve_user)
+    /// when the layer's revocation check is on (without it the layer has no
+    /// store: it refuses the request, and the next refresh revokes the session).
     Inactive,
-    /// No such user (deleted since login): refused, and the session revoked.
+    /// No such user (deleted since login): as [`UserLookup::Inactive`].
     Missing,
 }
 

@@ -12,7 +12,7 @@ use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_jwt_auth::conformance::{FailingStore, sessions_for, test_jwt};
 use tower_jwt_auth::{
     AuthError, Claims, JwtAuthLayer, MemoryStore, MemoryUsers, NoCustomClaims, Sessions,
-    TokenSource, TokenStore,
+    TokenError, TokenSource, TokenStore,
 };
 use uuid::Uuid;
 
@@ -244,6 +244,39 @@ async fn custom_claims_reach_the_service() {
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "admin");
 }
 
+/// Without the revocation check the layer has no store: an inactive user's
+/// request is refused, and the session is left to the next refresh, which
+/// revokes it.
+#[tokio::test]
+async fn an_inactive_user_without_the_revocation_check() {
+    let (sessions, users, id) = sessions_for(Arc::new(MemoryStore::new()));
+    let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(sessions.jwt().clone()).resolve_user(users.clone()))
+        .service(echo());
+    users.set_active(&id, false);
+    let res = svc.clone().oneshot(get(Some(&pair.access))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sessions
+            .refresh(&pair.refresh)
+            .await
+            .unwrap_err()
+            .token_error(),
+        Some(TokenError::UserInactive)
+    );
+    users.set_active(&id, true);
+    assert_eq!(
+        sessions
+            .refresh(&pair.refresh)
+            .await
+            .unwrap_err()
+            .token_error(),
+        Some(TokenError::Revoked),
+        "the refresh revoked the session"
+    );
+}
+
 #[tokio::test]
 async fn revocation_check_and_user_resolution() {
     let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
@@ -275,7 +308,8 @@ async fn revocation_check_and_user_resolution() {
     assert!(res.headers().get("www-authenticate").is_none());
     failing.set_down(false);
 
-    // Inactive user: 401.
+    // Inactive user: 401, and (the revocation check being on) the session is
+    // revoked, as a refresh would revoke it: reactivating does not revive it.
     users.set_active(&id, false);
     assert_eq!(
         svc.clone()
@@ -286,8 +320,27 @@ async fn revocation_check_and_user_resolution() {
         StatusCode::UNAUTHORIZED
     );
     users.set_active(&id, true);
+    let res = svc.clone().oneshot(get(Some(&pair.access))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sessions
+            .refresh(&pair.refresh)
+            .await
+            .unwrap_err()
+            .token_error(),
+        Some(TokenError::Revoked)
+    );
 
     // Logout takes effect on the access token at once.
+    let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    assert_eq!(
+        svc.clone()
+            .oneshot(get(Some(&pair.access)))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     sessions.logout(&pair.refresh).await.unwrap();
     let res = svc.oneshot(get(Some(&pair.access))).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

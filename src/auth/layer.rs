@@ -151,7 +151,9 @@ impl<C, R> JwtAuthLayer<C, R> {
     }
 
     /// Resolves the user named by each token and puts `U::User` into the request
-    /// extensions; a missing or inactive user is refused (401).
+    /// extensions; a missing or inactive user is refused (401) and, when the
+    /// revocation check is on, the token's session is revoked too, as a
+    /// refresh would revoke it ([`UserLookup::Inactive`](crate::UserLookup::Inactive)).
     pub fn resolve_user<U: UserResolver>(mut self, users: Arc<U>) -> Self {
         self.config_mut().user = Some(Arc::new(users) as Arc<dyn ErasedResolver>);
         self

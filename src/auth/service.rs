@@ -283,9 +283,36 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                 return Err(TokenError::Revoked.into());
             }
         }
-        match &cfg.user {
-            Some(users) => Ok(Some(users.resolve(claims.user_id.clone()).await?)),
-            None => Ok(None),
+        let Some(users) = &cfg.user else {
+            return Ok(None);
+        };
+        match users.resolve(claims.user_id.clone()).await {
+            Err(AuthError::InvalidToken(TokenError::UserInactive)) => {
+                self.revoke_refused_user(checked).await;
+                Err(TokenError::UserInactive.into())
+            }
+            resolved => resolved.map(Some),
+        }
+    }
+
+    /// A missing or inactive user's session is revoked, as a refresh would
+    /// revoke it, when the layer has a store (the revocation check on); the
+    /// request is refused either way, so a store that fails here only leaves
+    /// the revocation to the next refresh.
+    async fn revoke_refused_user(&self, checked: &Checked<C>) {
+        let Some(store) = &self.config.revocation else {
+            return;
+        };
+        let now = self.config.jwt.clock().now_secs();
+        let revoked = metrics::timed(
+            StoreOp::RevokeSession,
+            store.revoke_session(checked.claims.session_id, now),
+        )
+        .await;
+        if revoked.is_ok()
+            && let (Some(cache), Some(digest)) = (&self.cache, checked.digest)
+        {
+            cache.revoked(&digest);
         }
     }
 }
