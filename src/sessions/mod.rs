@@ -49,8 +49,8 @@ pub use sliding::{REFRESH_EXP_CLAIM, SlidingToken, SlidingTokens};
 /// [`Sessions::with_reuse_grace`].
 pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_secs(10);
 
-/// Sessions with refresh-token rotation: the rules of shared/DESIGN.md
-/// "Rotation, exactly", once, for every backend.
+/// Sessions with refresh-token rotation: the rules of [`rotation`](crate::rotation),
+/// once, for every backend.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -1,5 +1,4 @@
-//! The rotation rules, written once for every backend (shared/DESIGN.md
-//! "Rotation, exactly"). Backends read a session's state inside their atomic step,
+//! The rotation rules, written once for every backend. Backends read a session's state inside their atomic step,
 //! ask [`decide`], and apply the answer before the step ends.
 //!
 //! A session is a linear chain: each refresh token has at most one successor,
