@@ -10,13 +10,14 @@
 //! MySQL when they are reachable (under CI they must be).
 
 mod common;
+#[path = "common/server.rs"]
+mod server;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -28,277 +29,19 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_jwt_auth::{Algorithm, Jwt, Key, NoCustomClaims, TokenKind};
 
-/// The HS256 secret the servers under test sign with, so a test can mint its own
-/// tokens (expired ones, tokens for unknown users).
-const SECRET: &str = "an end-to-end test secret of at least 32 bytes";
+use server::{SECRET, Server, TempDir, server_command, sigterm};
+
 const PASSWORD: &str = "correct horse battery staple";
 
 // ---------------------------------------------------------------- the process
 
-/// The compiled example, built once per test binary with the features this test
-/// binary was built with (so the build is the one `cargo test` already made).
-fn server_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/server_e2e-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .to_path_buf();
-        let profile = profile_dir
-            .file_name()
-            .and_then(|p| p.to_str())
-            .unwrap_or("debug")
-            .to_owned();
-        let target_dir = profile_dir.parent().expect("the target dir").to_path_buf();
-        let features: Vec<&str> = [
-            ("aws-lc-rs", cfg!(feature = "aws-lc-rs")),
-            ("rust-crypto", cfg!(feature = "rust-crypto")),
-            ("axum", cfg!(feature = "axum")),
-            ("sqlite", cfg!(feature = "sqlite")),
-            ("postgres", cfg!(feature = "postgres")),
-            ("mysql", cfg!(feature = "mysql")),
-            ("redis", cfg!(feature = "redis")),
-            ("tracing", cfg!(feature = "tracing")),
-            ("metrics", cfg!(feature = "metrics")),
-            ("sql", cfg!(feature = "sql")),
-            ("test-util", cfg!(feature = "test-util")),
-        ]
-        .into_iter()
-        .filter_map(|(f, on)| on.then_some(f))
-        .collect();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            "server",
-            "--no-default-features",
-        ])
-        .arg("--features")
-        .arg(features.join(","))
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "cargo build --example server failed");
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
-}
-
-/// Every variable the server reads: cleared, so the caller's environment does not leak in.
-const SERVER_VARS: &[&str] = &[
-    "BIND",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "JWT_ALG",
-    "JWT_SECRET",
-    "JWT_PRIVATE_KEY_FILE",
-    "JWT_KID",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "ACCESS_TTL_SECS",
-    "REFRESH_TTL_SECS",
-    "SESSION_MAX_AGE_SECS",
-    "REUSE_GRACE_SECS",
-    "TABLE_PREFIX",
-    "METRICS_BIND",
-    "RUST_LOG",
-];
-
-fn server_command(vars: &[(&str, &str)], dir: &Path) -> Command {
-    let mut cmd = Command::new(server_binary());
-    cmd.current_dir(dir);
-    for v in SERVER_VARS {
-        cmd.env_remove(v);
-    }
-    cmd.env("RUST_LOG", "warn");
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(common::unique_name("tower_jwt_auth_e2e"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running server. Killed on drop (also when the test panics, and then its
-/// stderr is printed).
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-    dir: TempDir,
-}
-
 impl Server {
-    /// Starts the server on a free port with `vars` (plus the test secret unless
-    /// an algorithm is given) and waits for the address it prints.
-    fn start(vars: &[(&str, &str)]) -> Server {
-        let dir = TempDir::new();
-        let mut all: Vec<(&str, &str)> = vec![("BIND", "127.0.0.1:0")];
-        if !vars
-            .iter()
-            .any(|(k, _)| *k == "JWT_ALG" || *k == "JWT_SECRET")
-        {
-            all.push(("JWT_SECRET", SECRET));
-        }
-        all.extend_from_slice(vars);
-        let mut child = server_command(&all, &dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = stderr.clone();
-        let err = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let printed = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-                printed.lock().unwrap().push(line);
-            }
-        });
-        let mut server = Server {
-            child,
-            base: String::new(),
-            stdout,
-            stderr,
-            dir,
-        };
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => server.base = base,
-            Err(_) => panic!(
-                "the server printed no address; stderr:\n{}",
-                server.stderr_text()
-            ),
-        }
-        server
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// The metrics URL the server printed (`METRICS_BIND` set), waiting for it.
-    fn metrics_url(&self) -> String {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            let url = self.stdout.lock().unwrap().iter().find_map(|l| {
-                l.split("metrics: ")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(str::to_owned)
-            });
-            if let Some(url) = url {
-                return url;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "no metrics URL printed; stdout:\n{}",
-            self.stdout.lock().unwrap().join("\n")
-        );
-    }
-
-    /// Waits up to `limit` for a line containing `needle` on stderr.
-    fn wait_stderr(&self, needle: &str, limit: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if self.stderr_text().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
     fn api(&self) -> Api {
         Api {
             base: self.base.clone(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits up to `limit` for the process to exit.
-    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- server stderr ({}) ---\n{}",
-                self.dir.0.display(),
-                self.stderr_text()
-            );
-        }
-    }
-}
-
-fn sigterm(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 // ---------------------------------------------------------------- the client
@@ -1071,7 +814,7 @@ async fn scenario(server: &Server, db: Db, prefix: &str) {
         assert_eq!(r.headers["allow"], allow, "{method} {path}");
     }
     for path in [
-        "/",
+        "/index.html",
         "/api/token",
         "/api/users",
         "/api/me",

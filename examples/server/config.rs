@@ -104,6 +104,9 @@ pub struct Config {
     /// `METRICS_BIND`: when set, `GET /metrics` (Prometheus text format) is served
     /// on this address, a listener of its own (default: no metrics route).
     pub metrics_bind: Option<SocketAddr>,
+    /// `PUBLIC_ORIGIN`: the origin (`scheme://host[:port]`) whose pages may
+    /// call the cookie routes; default: the origin each request was sent to.
+    pub public_origin: Option<String>,
 }
 
 impl Config {
@@ -228,6 +231,12 @@ impl Config {
         {
             return Err(err("JWT_KID: up to 128 printable characters".into()));
         }
+        let public_origin = get("PUBLIC_ORIGIN").map(|v| v.trim().to_owned());
+        if let Some(origin) = &public_origin
+            && let Err(e) = tower_jwt_auth::RefreshCookie::new().allowed_origins([origin])
+        {
+            return Err(err(format!("PUBLIC_ORIGIN: {e}")));
+        }
         Ok(Config {
             bind,
             database,
@@ -243,6 +252,7 @@ impl Config {
             reuse_grace,
             table_prefix,
             metrics_bind,
+            public_origin,
         })
     }
 }

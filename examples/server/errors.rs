@@ -43,15 +43,6 @@ impl ApiError {
         }
     }
 
-    /// 401 for a wrong username or password, or an inactive user (SimpleJWT's words).
-    pub fn bad_credentials() -> Self {
-        ApiError::Other {
-            status: StatusCode::UNAUTHORIZED,
-            code: "invalid_grant",
-            description: "No active account found with the given credentials".into(),
-        }
-    }
-
     /// 404 for a resource the caller cannot see (whether or not it exists).
     pub fn not_found(description: impl Into<String>) -> Self {
         ApiError::Other {

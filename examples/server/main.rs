@@ -31,9 +31,11 @@
 //! flight finish (for at most 30 seconds).
 
 mod body;
+mod browser;
 mod config;
 mod errors;
 mod keys;
+mod login;
 mod metrics;
 mod routes;
 mod users;
@@ -180,11 +182,16 @@ async fn run(config: Config) -> Result<(), Fatal> {
     // Expired sessions and tokens go away without a cron job (SimpleJWT needs one).
     let purge = PurgeTask::start(store, PURGE_EVERY);
 
-    let app = routes::app(AppState {
-        sessions,
-        users,
-        passwords,
-    });
+    let cookie = browser::cookie(config.public_origin.as_deref())
+        .map_err(|e| ConfigError(format!("PUBLIC_ORIGIN: {e}")))?;
+    let app = routes::app(
+        AppState {
+            sessions,
+            users,
+            passwords,
+        },
+        cookie,
+    );
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|e| ConfigError(format!("BIND: cannot listen on {}: {e}", config.bind)))?;

@@ -1,10 +1,9 @@
-//! The routes, in SimpleJWT's default URL layout (shared/DESIGN.md, "HTTP
-//! contract of the example server"):
+//! The routes, in SimpleJWT's default URL layout:
 //!
 //! | route | body | success |
 //! | --- | --- | --- |
 //! | `POST /api/users/` | `{"username","password"}` | 201 `{"id"}` |
-//! | `POST /api/token/` | `{"username","password"}` | 200 `{"access","refresh"}` |
+//! | `POST /api/token/` | `{"username","password"}` | 200 `{"access","refresh"}` ([`LoginEndpoint`](tower_jwt_auth::LoginEndpoint)) |
 //! | `POST /api/token/refresh/` | `{"refresh"}` | 200 `{"access","refresh"}` |
 //! | `POST /api/token/verify/` | `{"token"}` | 200 `{}` |
 //! | `POST /api/token/blacklist/` | `{"refresh"}` | 200 `{}` |
@@ -13,6 +12,8 @@
 //! | `GET /api/sessions/` | Bearer access | 200 `[{"id","created_at","last_rotated_at","expires_at","label","current"}]` |
 //! | `DELETE /api/sessions/{id}/` | Bearer access | 200 `{}`; 404 unless it is one of the caller's live sessions |
 //! | `GET /.well-known/jwks.json` | | 200 JWKS |
+//!
+//! Browser mode's page at `/` and its cookie routes are in `browser.rs`.
 //!
 //! Bodies are JSON, or HTML-form fields as DRF also takes them (see
 //! [`form_as_json`]). The token routes are the crate's [`SessionEndpoint`] services;
@@ -32,8 +33,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, USER_AGENT};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::json;
@@ -43,7 +44,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_jwt_auth::axum::{Authenticated, CurrentUser};
 use tower_jwt_auth::{
-    AuthError, JwtAuthLayer, NoCustomClaims, SessionEndpoint, Sessions, TokenError,
+    AuthError, JwtAuthLayer, NoCustomClaims, RefreshCookie, SessionEndpoint, Sessions, TokenError,
 };
 use tracing::Level;
 use uuid::Uuid;
@@ -51,13 +52,14 @@ use uuid::Uuid;
 use crate::body::{BODY_LIMIT, JsonObject, form_as_json, limit_declared_body};
 use crate::errors::{ApiError, json_errors, method_not_allowed, not_found, panic_response};
 use crate::users::{CreateError, Passwords, Users};
+use crate::{browser, login};
 
 /// How long a request may take, body included, before it is answered 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest password accepted: Argon2 takes any length, but its cost should
 /// not be the client's to choose.
-const MAX_PASSWORD: usize = 1024;
+pub const MAX_PASSWORD: usize = 1024;
 
 /// What the handlers share.
 #[derive(Clone, Debug)]
@@ -70,9 +72,10 @@ pub struct AppState {
     pub passwords: Passwords,
 }
 
-/// The whole application: routes, then request logging, panics caught, JSON
-/// errors, a timeout and a body limit around every route.
-pub fn app(state: AppState) -> Router {
+/// The whole application: routes (and, outside the form-to-JSON rewrite, the
+/// page and cookie routes of browser mode, in `cookie`), then request logging,
+/// panics caught, JSON errors, a timeout and a body limit around every route.
+pub fn app(state: AppState, cookie: RefreshCookie) -> Router {
     let sessions = state.sessions.clone();
     let me_auth = JwtAuthLayer::new(sessions.jwt().clone())
         .revocation_check(sessions.store().clone())
@@ -84,10 +87,7 @@ pub fn app(state: AppState) -> Router {
             "/api/users/",
             post(register).fallback(|| async { method_not_allowed("POST") }),
         )
-        .route(
-            "/api/token/",
-            post(login).fallback(|| async { method_not_allowed("POST") }),
-        )
+        .route_service("/api/token/", login::endpoint(&state))
         .route_service(
             "/api/token/refresh/",
             endpoint(SessionEndpoint::refresh(sessions.clone())),
@@ -127,9 +127,12 @@ pub fn app(state: AppState) -> Router {
             get(jwks).fallback(|| async { method_not_allowed("GET, HEAD") }),
         )
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state.clone());
 
-    routes.layer(axum::middleware::map_request(form_as_json)).layer(
+    let routes = routes
+        .layer(axum::middleware::map_request(form_as_json))
+        .merge(browser::routes(&state, cookie));
+    routes.layer(
         ServiceBuilder::new()
             // Only the method and the path are logged: never headers, bodies or the
             // query string, where a careless client may have put a token.
@@ -209,43 +212,6 @@ async fn register(State(state): State<AppState>, body: JsonObject) -> Result<Res
             Err(ApiError::unavailable())
         }
     }
-}
-
-/// `POST /api/token/`: checks the password, starts a session, 200 `{"access","refresh"}`.
-async fn login(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: JsonObject,
-) -> Result<Response, ApiError> {
-    let username = body.string("username")?;
-    let password = body.string("password")?;
-    if password.len() > MAX_PASSWORD {
-        return Err(ApiError::bad_credentials());
-    }
-    let found = state.users.by_username(username).await.map_err(|e| {
-        tracing::warn!(error = %e, "login failed: users table unavailable");
-        ApiError::unavailable()
-    })?;
-    let (user, hash, active) = match found {
-        Some(c) => (Some(c.user), Some(c.password_hash), c.active),
-        None => (None, None, false),
-    };
-    let matches = state.passwords.verify(password.to_owned(), hash).await;
-    let Some(user) = user.filter(|_| matches && active) else {
-        tracing::info!("login refused: bad credentials");
-        return Err(ApiError::bad_credentials());
-    };
-    // The session list shows where each session came from.
-    let label = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(200).collect::<String>());
-    let pair = state
-        .sessions
-        .login(&user.id, &NoCustomClaims, label)
-        .await?;
-    tracing::info!(user = %user.id, session = %pair.session_id, "session started");
-    Ok(SessionEndpoint::refresh(state.sessions.clone()).pair_response(&pair))
 }
 
 /// `GET /api/me/`: the user the access token names. The layer has checked that

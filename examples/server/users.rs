@@ -19,7 +19,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Semaphore;
-use tower_jwt_auth::{SqlUsers, StoreError, UserLookup, UserResolver};
+use tower_jwt_auth::{DecoyHash, SqlUsers, StoreError, UserLookup, UserResolver};
 use uuid::Uuid;
 
 /// A user as requests see it: what `/api/me/` answers.
@@ -450,22 +450,24 @@ impl Passwords {
         .flatten()
     }
 
-    /// Whether `password` matches `hash`; with no hash (unknown user), spends the
-    /// same time and answers `false`.
+    /// Whether `password` matches `hash`; with no hash (unknown user), checks
+    /// it against the decoy (the same time spent) and answers `false`.
     pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
-        self.blocking(move || {
-            let known = hash.is_some();
-            let Some(phc) = hash.or_else(|| DUMMY_HASH.clone()) else {
-                return false;
-            };
-            let ok = PasswordHash::new(&phc).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            });
-            ok && known
-        })
-        .await
-        .unwrap_or(false)
+        let Some(decoy) = DUMMY_HASH.clone() else {
+            return false;
+        };
+        DecoyHash::new(decoy)
+            .verify(hash, |phc: String| async move {
+                self.blocking(move || {
+                    PasswordHash::new(&phc).is_ok_and(|parsed| {
+                        Argon2::default()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                })
+                .await
+                .unwrap_or(false)
+            })
+            .await
     }
 }
