@@ -582,3 +582,32 @@ fn concurrent_key_changes_are_not_lost() {
     let jwks = jwt.jwks();
     assert_eq!(jwks.keys.len(), 200, "every concurrent addition is kept");
 }
+
+/// Keys as `openssl ecparam -genkey` (SEC1) and `openssl genrsa -traditional`
+/// (PKCS#1) write them sign and verify, and a SEC1 key of the wrong curve is
+/// still refused.
+#[test]
+fn sec1_and_pkcs1_private_keys_are_accepted() {
+    for (file, alg) in [
+        ("es256-sec1.pem", Algorithm::ES256),
+        ("es384-sec1.pem", Algorithm::ES384),
+        ("rs256-pkcs1.pem", Algorithm::RS256),
+    ] {
+        let pem =
+            std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let key = Key::from_private_pem("k", alg, &pem).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let jwt = Jwt::builder().signing_key(key).build().unwrap();
+        let token = access(&jwt);
+        assert_eq!(valid(&jwt, &token), Ok(()), "{file}");
+        assert_eq!(jwt.jwks().keys.len(), 1, "{file}: published");
+    }
+    let p384 = std::fs::read(format!(
+        "{}/tests/keys/es384-sec1.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert!(matches!(
+        Key::from_private_pem("k", Algorithm::ES256, &p384),
+        Err(ConfigError::KeyMismatch { .. })
+    ));
+}

@@ -125,8 +125,16 @@ impl Key {
         Ok(key)
     }
 
-    /// A signing key from a private key in PEM (PKCS#8 for EC and Ed25519, PKCS#1 or
-    /// PKCS#8 for RSA). Its public half verifies, and is published in the JWKS.
+    /// A signing key from a private key in PEM: PKCS#8 or SEC1 (`BEGIN EC
+    /// PRIVATE KEY`, what `openssl ecparam -genkey` writes) for EC, PKCS#8 for
+    /// Ed25519, PKCS#1 or PKCS#8 for RSA. Its public half verifies, and is
+    /// published in the JWKS.
+    ///
+    /// ```text
+    /// openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out es256.pem
+    /// openssl genpkey -algorithm ed25519 -out ed25519.pem
+    /// openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out rs256.pem
+    /// ```
     pub fn from_private_pem(
         kid: impl Into<String>,
         alg: Algorithm,
@@ -143,7 +151,10 @@ impl Key {
         let encoding = match family_of(alg)? {
             AlgorithmFamily::Hmac => return Err(mismatch()),
             AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(pem),
-            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(pem),
+            // SEC1 (`openssl ecparam -genkey`) read as the PKCS#8 it holds.
+            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(pem).or_else(|e| {
+                super::sec1::to_pkcs8(pem).map_or(Err(e), |p| EncodingKey::from_ec_pem(&p))
+            }),
             AlgorithmFamily::Ed => EncodingKey::from_ed_pem(pem),
         }
         .map_err(|_| mismatch())?;

@@ -19,6 +19,7 @@ mod handle;
 mod issue;
 pub(crate) mod jws;
 mod keys;
+mod sec1;
 pub(crate) mod validate;
 
 pub use builder::JwtBuilder;
