@@ -36,8 +36,8 @@ pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
 pub use cache::TokenCache;
 pub use clock::Clock;
 pub use endpoints::{
-    DecoyHash, LoggedIn, LoginEndpoint, LoginError, LoginRequest, RefreshCookie, SessionEndpoint,
-    SlidingEndpoint,
+    DecoyHash, JwksEndpoint, LoggedIn, LoginEndpoint, LoginError, LoginRequest, RefreshCookie,
+    SessionEndpoint, SlidingEndpoint,
 };
 pub use error::{AuthError, ConfigError, StoreError, TokenError};
 pub use events::{SessionEvent, SessionEvents};

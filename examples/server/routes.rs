@@ -44,7 +44,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_jwt_auth::axum::{Authenticated, CurrentUser};
 use tower_jwt_auth::{
-    AuthError, JwtAuthLayer, NoCustomClaims, RefreshCookie, SessionEndpoint, Sessions, TokenError,
+    AuthError, JwksEndpoint, JwtAuthLayer, NoCustomClaims, RefreshCookie, SessionEndpoint,
+    Sessions, TokenError,
 };
 use tracing::Level;
 use uuid::Uuid;
@@ -122,9 +123,9 @@ pub fn app(state: AppState, cookie: RefreshCookie) -> Router {
                 .route_layer(me_auth)
                 .fallback(|| async { method_not_allowed("DELETE") }),
         )
-        .route(
+        .route_service(
             "/.well-known/jwks.json",
-            get(jwks).fallback(|| async { method_not_allowed("GET, HEAD") }),
+            JwksEndpoint::new(sessions.jwt().clone()),
         )
         .fallback(not_found)
         .with_state(state.clone());
@@ -279,17 +280,6 @@ async fn revoke_session(
     } else {
         Err(no_such_session())
     }
-}
-
-/// `GET /.well-known/jwks.json`: the public verification keys (none for HMAC).
-async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        )],
-        Json(state.sessions.jwt().jwks()),
-    )
 }
 
 fn no_store() -> [(axum::http::HeaderName, HeaderValue); 1] {

@@ -46,6 +46,7 @@
 mod body;
 mod cookie;
 mod csrf;
+mod jwks;
 mod login;
 mod service;
 mod session;
@@ -53,6 +54,7 @@ mod sliding;
 
 pub use body::{DEFAULT_BODY_LIMIT, MAX_DISCARD_BYTES, MAX_DISCARD_TIME, discard_body, read_body};
 pub use cookie::{RefreshCookie, SameSite};
+pub use jwks::{JwksEndpoint, JwksRoute};
 pub use login::{
     DecoyHash, LABEL_CHARS, LoggedIn, LoginEndpoint, LoginError, LoginRequest, LoginRoute,
 };
