@@ -42,6 +42,11 @@ pub use endpoints::{
 pub use error::{AuthError, ConfigError, StoreError, TokenError};
 pub use events::{SessionEvent, SessionEvents};
 pub use jsonwebtoken::Algorithm;
+/// The JWT library the crate uses (its `jwk` types for JWKS documents).
+pub use jsonwebtoken;
+/// The SQL toolkit the SQL stores use (pools and connect options).
+#[cfg(feature = "sql")]
+pub use sqlx;
 pub use jwt::{
     Claims, IssueError, Jwt, JwtBuilder, Key, NoCustomClaims, TokenKind, TokenPair,
     verify_signature,

@@ -20,7 +20,13 @@ pub const SECRET: &str = "an end-to-end test secret of at least 32 bytes";
 /// binary was built with (so the build is the one `cargo test` already made).
 pub fn server_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+    BIN.get_or_init(|| example_binary("server"))
+}
+
+/// The example `name`, built with the features this test binary was built
+/// with.
+pub fn example_binary(name: &str) -> PathBuf {
+    {
         let exe = std::env::current_exe().expect("the test binary's path");
         // target/<profile>/deps/server_e2e-<hash>
         let profile_dir = exe
@@ -55,7 +61,7 @@ pub fn server_binary() -> &'static Path {
             "build",
             "--quiet",
             "--example",
-            "server",
+            name,
             "--no-default-features",
         ])
         .arg("--features")
@@ -74,13 +80,13 @@ pub fn server_binary() -> &'static Path {
             }
         }
         let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "cargo build --example server failed");
+        assert!(status.success(), "cargo build --example {name} failed");
         let bin = profile_dir
             .join("examples")
-            .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
         assert!(bin.exists(), "{} was not built", bin.display());
         bin
-    })
+    }
 }
 
 /// Every variable the server reads: cleared, so the caller's environment does not leak in.
@@ -105,7 +111,13 @@ pub const SERVER_VARS: &[&str] = &[
 ];
 
 pub fn server_command(vars: &[(&str, &str)], dir: &Path) -> Command {
-    let mut cmd = Command::new(server_binary());
+    example_command(server_binary(), vars, dir)
+}
+
+/// The example at `bin` with `vars` and nothing else of the caller's
+/// server variables.
+pub fn example_command(bin: &Path, vars: &[(&str, &str)], dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.current_dir(dir);
     for v in SERVER_VARS {
         cmd.env_remove(v);
@@ -158,7 +170,19 @@ impl Server {
             all.push(("JWT_SECRET", SECRET));
         }
         all.extend_from_slice(vars);
-        let mut child = server_command(&all, &dir.0)
+        Self::spawn(server_binary(), &all, dir)
+    }
+
+    /// Starts the example `name` on a free port with `vars`, and waits for
+    /// the address it prints (`listening on http://...`).
+    pub fn start_example(name: &str, vars: &[(&str, &str)]) -> Server {
+        let mut all: Vec<(&str, &str)> = vec![("BIND", "127.0.0.1:0")];
+        all.extend_from_slice(vars);
+        Self::spawn(&example_binary(name), &all, TempDir::new())
+    }
+
+    fn spawn(bin: &Path, all: &[(&str, &str)], dir: TempDir) -> Server {
+        let mut child = example_command(bin, all, &dir.0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
