@@ -15,7 +15,7 @@ pub trait CustomClaims: Serialize + DeserializeOwned + Clone + Send + Sync + 'st
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> CustomClaims for T {}
 
 /// What the claims-refresh hook gets: who is refreshing, and the claims the
-/// presented token carries. See [`Sessions::with_claims_refresh`].
+/// presented token carries. See [`Sessions::with_claims_refresh`](crate::Sessions::with_claims_refresh).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClaimsContext<U, C> {

@@ -137,8 +137,8 @@ pub trait Dialect:
 }
 
 /// A database a [`SqlStore`](super::SqlStore) runs on: sqlx's
-/// [`Postgres`](sqlx::Postgres) (feature `postgres`), [`MySql`](sqlx::MySql)
-/// (`mysql`, MySQL 8 and MariaDB 10.5+) or [`Sqlite`](sqlx::Sqlite) (`sqlite`).
+/// `Postgres` (feature `postgres`), `MySql`
+/// (`mysql`, MySQL 8 and MariaDB 10.5+) or `Sqlite` (`sqlite`).
 ///
 /// Sealed: implemented by the crate for those three only.
 pub trait SqlDatabase: Dialect {}

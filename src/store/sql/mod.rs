@@ -47,7 +47,22 @@
 //! [`state::token_purgeable`](crate::store::state::token_purgeable). Everything
 //! else the stores read comes back to Rust and is judged by
 //! [`state`](crate::store::state) and [`rotation`](crate::store::rotation).
-
+//!
+#![cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: crate::SqliteStore")]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "[`SqliteStore`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/type.SqliteStore.html"
+)]
+#![cfg_attr(feature = "postgres", doc = "[`PgStore`]: crate::PgStore")]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PgStore`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/type.PgStore.html"
+)]
+#![cfg_attr(feature = "mysql", doc = "[`MySqlStore`]: crate::MySqlStore")]
+#![cfg_attr(
+    not(feature = "mysql"),
+    doc = "[`MySqlStore`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/type.MySqlStore.html"
+)]
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(dead_code, unused_imports)

@@ -19,11 +19,27 @@ use crate::error::{ConfigError, StoreError};
 use crate::store::backoff;
 
 /// A [`TokenStore`](crate::TokenStore) in a SQL database, shared by every
-/// instance of an app: [`PgStore`](super::PgStore), [`MySqlStore`](super::MySqlStore)
-/// and [`SqliteStore`](super::SqliteStore) are this type on each database.
+/// instance of an app: [`PgStore`], [`MySqlStore`] and [`SqliteStore`] are
+/// this type on each database.
 ///
 /// Rotations are one transaction each around the session row's lock (see the
 /// [module docs](super)); call `migrate()` once at start-up.
+///
+#[cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: crate::SqliteStore")]
+#[cfg_attr(
+    not(feature = "sqlite"),
+    doc = "[`SqliteStore`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/type.SqliteStore.html"
+)]
+#[cfg_attr(feature = "postgres", doc = "[`PgStore`]: crate::PgStore")]
+#[cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PgStore`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/type.PgStore.html"
+)]
+#[cfg_attr(feature = "mysql", doc = "[`MySqlStore`]: crate::MySqlStore")]
+#[cfg_attr(
+    not(feature = "mysql"),
+    doc = "[`MySqlStore`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/type.MySqlStore.html"
+)]
 pub struct SqlStore<DB: SqlDatabase> {
     pub(super) pool: Pool<DB>,
     pub(super) sql: Statements,

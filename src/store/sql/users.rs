@@ -181,8 +181,8 @@ impl<Id: SqlUserId> SqlUsers<Id> {
 }
 
 /// Configures a [`SqlUsers`]; the names are checked by the database-specific
-/// `build` methods ([`sqlite`](SqlUsersBuilder::sqlite),
-/// [`postgres`](SqlUsersBuilder::postgres), [`mysql`](SqlUsersBuilder::mysql)).
+/// `build` methods (`sqlite`,
+/// `postgres`, `mysql`, one per database feature).
 pub struct SqlUsersBuilder<Id> {
     table: String,
     id_column: String,
