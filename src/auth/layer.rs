@@ -56,7 +56,7 @@ impl JwtAuthLayer<NoCustomClaims, JsonRejection> {
 impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
     /// A layer whose requests carry `Claims<C>`: the app's custom-claims type,
     /// chosen once, here. Extractors asking for another type fail loudly (see
-    /// [`axum`]), never as a silent 401 or an anonymous request.
+    /// the `axum` module), never as a silent 401 or an anonymous request.
     ///
     /// ```
     /// # use tower_jwt_auth::{Algorithm, Jwt, JwtAuthLayer, Key};
@@ -65,11 +65,6 @@ impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
     /// # let jwt = Jwt::builder().signing_key(Key::hmac("k", Algorithm::HS256, [1u8; 32]).unwrap()).build().unwrap();
     /// let layer = JwtAuthLayer::<AppClaims>::with_claims(jwt);
     /// ```
-    #[cfg_attr(feature = "axum", doc = "[`axum`]: crate::axum")]
-    #[cfg_attr(
-        not(feature = "axum"),
-        doc = "[`axum`]: https://docs.rs/tower-jwt-auth/latest/tower_jwt_auth/axum/index.html"
-    )]
     pub fn with_claims(jwt: Jwt) -> Self {
         JwtAuthLayer {
             shared: Arc::new(Shared {
