@@ -133,33 +133,31 @@ impl RefreshCookie {
         cookie(headers, &self.name)
     }
 
-    fn attributes(&self, max_age: u64) -> String {
+    /// The `Set-Cookie` value for `value`, living `max_age` seconds.
+    fn header(&self, value: &str, max_age: u64) -> Option<HeaderValue> {
         let same_site = match self.same_site {
-            SameSite::Strict => "Strict",
-            SameSite::Lax => "Lax",
-            SameSite::None => "None",
+            SameSite::Strict => cookie::SameSite::Strict,
+            SameSite::Lax => cookie::SameSite::Lax,
+            SameSite::None => cookie::SameSite::None,
         };
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "; HttpOnly{secure}; SameSite={same_site}; Path={}; Max-Age={max_age}",
-            self.path
-        )
+        let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+        let cookie = cookie::Cookie::build((self.name.as_str(), value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(same_site)
+            .path(self.path.as_str())
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .build();
+        HeaderValue::from_str(&cookie.to_string()).ok()
     }
 
     /// The `Set-Cookie` value carrying the pair's refresh token, at `now`.
     pub(crate) fn set(&self, pair: &TokenPair, now: u64) -> Option<HeaderValue> {
-        let max_age = pair.refresh_expires_at.saturating_sub(now);
-        HeaderValue::from_str(&format!(
-            "{}={}{}",
-            self.name,
-            pair.refresh,
-            self.attributes(max_age)
-        ))
-        .ok()
+        self.header(&pair.refresh, pair.refresh_expires_at.saturating_sub(now))
     }
 
     pub(crate) fn clear(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!("{}={}", self.name, self.attributes(0)))
-            .unwrap_or_else(|_| HeaderValue::from_static("refresh_token=; Max-Age=0"))
+        self.header("", 0)
+            .unwrap_or_else(|| HeaderValue::from_static("refresh_token=; Max-Age=0"))
     }
 }
