@@ -51,6 +51,51 @@ use crate::wire::response::{DEFAULT_REALM, error_response};
 #[derive(Debug, Clone)]
 pub struct Authenticated<C = NoCustomClaims>(pub Claims<C>);
 
+/// The validated claims of the request's access token, which meet the
+/// requirement `Q`: a request whose token lacks it gets 403
+/// `insufficient_scope` naming [`Requirement::SCOPE`] (RFC 6750 §3.1), one
+/// without a token 401, as [`Authenticated`] answers.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_jwt_auth::{Claims, Jwt, JwtAuthLayer, Key, Algorithm};
+/// use tower_jwt_auth::axum::{Authorized, Requirement};
+///
+/// /// Tokens that grant the `admin` scope.
+/// struct Admin;
+/// impl Requirement for Admin {
+///     const SCOPE: &'static str = "admin";
+///     fn allows(claims: &Claims) -> bool {
+///         claims.has_scope("admin")
+///     }
+/// }
+///
+/// async fn admin(auth: Authorized<Admin>) -> String {
+///     format!("hello, admin {}", auth.claims.user_id())
+/// }
+///
+/// # let jwt = Jwt::builder().signing_key(Key::hmac("k", Algorithm::HS256, [5u8; 32]).unwrap()).build().unwrap();
+/// let app: Router = Router::new()
+///     .route("/admin", get(admin))
+///     .layer(JwtAuthLayer::new(jwt));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authorized<Q, C = NoCustomClaims> {
+    /// The claims, which meet `Q`.
+    pub claims: Claims<C>,
+    requirement: std::marker::PhantomData<fn() -> Q>,
+}
+
+/// A requirement on the claims, named by a type, for [`Authorized`] (for a
+/// whole router, see [`RequireClaims`](crate::RequireClaims)).
+pub trait Requirement<C = NoCustomClaims>: 'static {
+    /// What a refused client lacks, named in the challenge's `scope`.
+    const SCOPE: &'static str;
+    /// Whether `claims` meet the requirement.
+    fn allows(claims: &Claims<C>) -> bool;
+}
+
 /// The user the layer resolved (with [`JwtAuthLayer::resolve_user`](crate::JwtAuthLayer::resolve_user)).
 #[derive(Debug, Clone)]
 pub struct CurrentUser<U>(pub U);
@@ -151,6 +196,31 @@ impl<S: Send + Sync, C: Clone + Send + Sync + 'static> OptionalFromRequestParts<
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(claims_of::<C>(parts)?.map(Authenticated))
+    }
+}
+
+impl<S, Q, C> FromRequestParts<S> for Authorized<Q, C>
+where
+    S: Send + Sync,
+    Q: Requirement<C>,
+    C: Clone + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(claims) =
+            <Authenticated<C> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if Q::allows(&claims) {
+            Ok(Authorized {
+                claims,
+                requirement: std::marker::PhantomData,
+            })
+        } else {
+            Err(AuthRejection::new(
+                AuthError::InsufficientScope(Q::SCOPE.to_owned()),
+                parts.extensions.get::<LayerContext>(),
+            ))
+        }
     }
 }
 

@@ -156,6 +156,16 @@ pub enum AuthError {
     /// nothing was read, spent or revoked.
     #[error("refused: {0}")]
     CrossSiteRequest(&'static str),
+    /// The token is valid but does not carry what the route requires (a
+    /// scope, a role): 403 `insufficient_scope`, naming what is missing in the
+    /// challenge (RFC 6750 §3.1). See [`RequireClaims`](crate::RequireClaims).
+    #[error("the token lacks the required scope `{0}`")]
+    InsufficientScope(String),
+    /// The token names a [`TrustedIssuer`](crate::TrustedIssuer) whose keys
+    /// could not be fetched yet (or not for too long): 503 with `Retry-After`,
+    /// never 401, as the token may well be good.
+    #[error("the issuer's keys are unavailable, retry later")]
+    KeysUnavailable,
     /// The server is set up wrong (a handler asks for a claims type its
     /// [`JwtAuthLayer`](crate::JwtAuthLayer) does not produce): 500. The text
     /// names the types for the server's log; clients get a generic description.
@@ -179,11 +189,15 @@ impl AuthError {
             AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::BadCredentials => {
                 StatusCode::UNAUTHORIZED
             }
-            AuthError::CrossSiteRequest(_) => StatusCode::FORBIDDEN,
+            AuthError::CrossSiteRequest(_) | AuthError::InsufficientScope(_) => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AuthError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::StoreUnavailable(_) | AuthError::KeysUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -200,7 +214,10 @@ impl AuthError {
             // RFC 6749 §5.2: the resource owner's credentials are invalid.
             AuthError::BadCredentials => "invalid_grant",
             AuthError::CrossSiteRequest(_) => "cross_site_request",
-            AuthError::StoreUnavailable(_) => "temporarily_unavailable",
+            AuthError::InsufficientScope(_) => "insufficient_scope",
+            AuthError::StoreUnavailable(_) | AuthError::KeysUnavailable => {
+                "temporarily_unavailable"
+            }
             AuthError::Misconfigured(_) => "server_error",
         }
     }
@@ -209,9 +226,15 @@ impl AuthError {
     pub fn description(&self) -> String {
         match self {
             AuthError::StoreUnavailable(_) => "the token store is unavailable, retry later".into(),
+            AuthError::KeysUnavailable => "the issuer's keys are unavailable, retry later".into(),
             AuthError::Misconfigured(_) => "the server is misconfigured".into(),
             other => other.to_string(),
         }
+    }
+
+    /// 403 `insufficient_scope` naming `scope`, for a handler's own check.
+    pub fn insufficient_scope(scope: impl Into<String>) -> Self {
+        AuthError::InsufficientScope(scope.into())
     }
 
     /// The token reason, when this is [`AuthError::InvalidToken`].
@@ -269,4 +292,8 @@ pub enum ConfigError {
     /// An allowed origin that is not `scheme://host[:port]`.
     #[error("`{0}` is not an origin (scheme://host[:port], no path)")]
     BadOrigin(String),
+    /// A [`TrustedIssuer`](crate::TrustedIssuer) that cannot work: no
+    /// audience, a plain-HTTP URL without `allow_http`, no usable key...
+    #[error("trusted issuer: {0}")]
+    BadIssuer(String),
 }

@@ -120,6 +120,7 @@ pub mod sessions;
 
 pub mod auth;
 pub mod endpoints;
+pub mod issuers;
 mod wire;
 
 #[cfg(feature = "axum")]
@@ -128,7 +129,7 @@ pub mod axum;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
-pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, TokenSource};
+pub use auth::{JsonRejection, JwtAuth, JwtAuthLayer, OnRejection, RequireClaims, TokenSource};
 pub use cache::TokenCache;
 pub use clock::Clock;
 pub use endpoints::{
@@ -137,6 +138,7 @@ pub use endpoints::{
 };
 pub use error::{AuthError, ConfigError, StoreError, TokenError};
 pub use events::{SessionEvent, SessionEvents};
+pub use issuers::{TrustedIssuer, TrustedIssuerBuilder};
 /// The JWT library the crate uses (its `jwk` types for JWKS documents).
 pub use jsonwebtoken;
 pub use jsonwebtoken::Algorithm;

@@ -9,6 +9,7 @@
 //! | `tower_jwt_auth_store_errors_total` | counter | `op` |
 //! | `tower_jwt_auth_purged_rows_total` | counter | |
 //! | `tower_jwt_auth_events_dropped_total` | counter | |
+//! | `tower_jwt_auth_key_fetches_total` | counter | `issuer` (a [`TrustedIssuer`](crate::TrustedIssuer)'s `iss`), `outcome`: `ok`, `failed` |
 //!
 //! Validations are counted by [`JwtAuthLayer`](crate::JwtAuthLayer); rotations
 //! (refresh and sliding renewal) and store calls by [`Sessions`](crate::Sessions),
@@ -35,6 +36,8 @@ pub mod names {
     pub const PURGED_ROWS: &str = "tower_jwt_auth_purged_rows_total";
     /// Session events dropped (too many hook calls in flight, or a full channel).
     pub const EVENTS_DROPPED: &str = "tower_jwt_auth_events_dropped_total";
+    /// Fetches of a trusted issuer's keys, by `issuer` and `outcome`.
+    pub const KEY_FETCHES: &str = "tower_jwt_auth_key_fetches_total";
 }
 
 /// One counter increment with a static name and one static label: no allocation.
@@ -61,6 +64,8 @@ pub(crate) fn refusal_label(e: &AuthError) -> &'static str {
         AuthError::Misconfigured(_) => "misconfigured",
         AuthError::BadCredentials => "bad_credentials",
         AuthError::CrossSiteRequest(_) => "cross_site_request",
+        AuthError::InsufficientScope(_) => "insufficient_scope",
+        AuthError::KeysUnavailable => "keys_unavailable",
     }
 }
 
@@ -308,6 +313,22 @@ pub(crate) fn purged(rows: u64) {
     ::metrics::counter!("tower_jwt_auth_purged_rows_total").increment(rows);
     #[cfg(not(feature = "metrics"))]
     let _ = rows;
+}
+
+/// Counts a fetch of a trusted issuer's keys (rare: the label's allocation
+/// does not matter).
+#[inline]
+#[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
+pub(crate) fn keys_fetched(issuer: &str, ok: bool) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "tower_jwt_auth_key_fetches_total",
+        "issuer" => issuer.to_owned(),
+        "outcome" => if ok { "ok" } else { "failed" }
+    )
+    .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (issuer, ok);
 }
 
 /// Counts a dropped session event.

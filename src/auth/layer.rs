@@ -7,10 +7,12 @@ use tower_layer::Layer;
 
 use super::context::LayerContext;
 use super::rejection::JsonRejection;
+use super::require::RequireClaims;
 use super::service::{AuthConfig, ErasedResolver, JwtAuth, Shared};
 use super::source::TokenSource;
 use crate::cache::TokenCache;
-use crate::jwt::{Jwt, NoCustomClaims};
+use crate::issuers::TrustedIssuer;
+use crate::jwt::{Claims, Jwt, NoCustomClaims};
 use crate::sessions::Sessions;
 use crate::store::TokenStore;
 use crate::user::UserResolver;
@@ -74,6 +76,7 @@ impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
                     optional: false,
                     revocation: None,
                     user: None,
+                    issuers: Arc::from([]),
                 },
                 cache: None,
                 context: LayerContext::of::<C>(JsonRejection::default().realm_arc()),
@@ -98,6 +101,72 @@ impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
         self.rejection = JsonRejection::with_realm(realm);
         Arc::make_mut(&mut self.shared).context.realm = self.rejection.realm_arc();
         self
+    }
+}
+
+impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
+    /// A layer for an API whose tokens all come from outside identity
+    /// providers (a resource server with no tokens of its own): `issuer`'s
+    /// tokens are accepted, every other token is refused. Trust more issuers
+    /// with [`JwtAuthLayer::trust`].
+    ///
+    /// ```
+    /// # use tower_jwt_auth::{Algorithm, Key, JwtAuthLayer, NoCustomClaims, TrustedIssuer};
+    /// # let pem = std::fs::read("tests/keys/es256.pub.pem").unwrap();
+    /// let keycloak = TrustedIssuer::with_keys(
+    ///     "https://sso.example.com/realms/acme",
+    ///     [Key::from_public_pem("kc-1", Algorithm::ES256, &pem).unwrap()],
+    /// )
+    /// .audience("orders-api")
+    /// .roles_claim("realm_access.roles")
+    /// .build()
+    /// .unwrap();
+    /// let auth = JwtAuthLayer::<NoCustomClaims>::trusting(keycloak);
+    /// ```
+    pub fn trusting(issuer: TrustedIssuer) -> Self {
+        Self::with_claims(Jwt::accepting_none()).trust(issuer)
+    }
+}
+
+impl<C, R> JwtAuthLayer<C, R> {
+    /// Also accepts the access tokens of `issuer`, an outside identity
+    /// provider (see [`TrustedIssuer`]): a token whose `iss` is the issuer's is
+    /// judged by the issuer's rules and keys, every other token by the app's
+    /// own [`Jwt`]. Outside tokens have no session here, so the revocation
+    /// check does not apply to them, and a layer that
+    /// [resolves users](JwtAuthLayer::resolve_user) refuses them (401): its
+    /// routes are for the app's own users. The claims type `C` must accept
+    /// both kinds of payload (make fields that only one kind carries
+    /// `Option`s). Outside tokens bypass the verified-token cache.
+    pub fn trust(mut self, issuer: TrustedIssuer) -> Self {
+        let config = self.config_mut();
+        let mut issuers = config.issuers.to_vec();
+        issuers.retain(|i| i.issuer() != issuer.issuer());
+        issuers.push(issuer);
+        config.issuers = issuers.into();
+        self
+    }
+}
+
+impl<C: Send + Sync + 'static, R: Clone> JwtAuthLayer<C, R> {
+    /// A [`RequireClaims`] layer of this layer's claims type and rejection
+    /// (realm included): requests whose claims fail `predicate` get 403
+    /// `insufficient_scope` naming `scope`. Put it inside this layer.
+    ///
+    /// ```
+    /// # use tower_jwt_auth::{Algorithm, Jwt, JwtAuthLayer, Key};
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct AppClaims { roles: Vec<String> }
+    /// # let jwt = Jwt::builder().signing_key(Key::hmac("k", Algorithm::HS256, [1u8; 32]).unwrap()).build().unwrap();
+    /// let auth = JwtAuthLayer::<AppClaims>::with_claims(jwt);
+    /// let admins = auth.require("admin", |c| c.custom().roles.iter().any(|r| r == "admin"));
+    /// ```
+    pub fn require(
+        &self,
+        scope: &str,
+        predicate: impl Fn(&Claims<C>) -> bool + Send + Sync + 'static,
+    ) -> RequireClaims<C, R> {
+        RequireClaims::new(scope, predicate).on_rejection(self.rejection.clone())
     }
 }
 

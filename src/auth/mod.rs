@@ -39,6 +39,7 @@ mod context;
 pub(crate) mod future;
 mod layer;
 mod rejection;
+mod require;
 mod service;
 pub(crate) mod source;
 
@@ -47,5 +48,6 @@ pub(crate) use context::LayerContext;
 pub use future::ResponseFuture;
 pub use layer::JwtAuthLayer;
 pub use rejection::{JsonRejection, OnRejection};
+pub use require::{RequireClaims, RequireClaimsService};
 pub use service::JwtAuth;
 pub use source::TokenSource;

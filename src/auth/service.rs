@@ -14,8 +14,9 @@ use super::rejection::OnRejection;
 use super::source::TokenSource;
 use crate::cache::{Digest, TokenCache};
 use crate::error::{AuthError, TokenError};
-use crate::jwt::Jwt;
+use crate::issuers::{Judged, TrustedIssuer};
 use crate::jwt::{Claims, TokenKind};
+use crate::jwt::{Jwt, jws};
 use crate::metrics::{self, StoreOp};
 use crate::store::TokenStore;
 use crate::user::{UserLookup, UserResolver};
@@ -51,6 +52,8 @@ pub(crate) struct AuthConfig {
     pub(crate) optional: bool,
     pub(crate) revocation: Option<Arc<dyn TokenStore>>,
     pub(crate) user: Option<Arc<dyn ErasedResolver>>,
+    /// Outside issuers whose tokens are accepted besides the app's own.
+    pub(crate) issuers: Arc<[TrustedIssuer]>,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -61,6 +64,7 @@ impl fmt::Debug for AuthConfig {
             .field("optional", &self.optional)
             .field("revocation_check", &self.revocation.is_some())
             .field("resolve_user", &self.user.is_some())
+            .field("issuers", &self.issuers)
             .finish()
     }
 }
@@ -168,7 +172,14 @@ where
             Err(e) => return refuse(&self.rejection, e),
         };
         let checked = match self.shared.validate(&token) {
-            Ok(checked) => checked,
+            Ok(Some(checked)) => checked,
+            Ok(None) => {
+                // A trusted issuer's keys must be fetched first.
+                let token = token.into_owned();
+                return self.checking(req, move |shared| {
+                    Box::pin(async move { shared.validate_after_fetch(&token).await })
+                });
+            }
             Err(e) => return refuse(&self.rejection, e),
         };
         drop(token);
@@ -177,15 +188,45 @@ where
             self.shared.admit(&mut req, checked.claims);
             return ResponseFuture::inner(self.inner.call(req));
         }
-        // The opt-in checks need the store: run them, then call the service that
-        // was polled ready (a clone takes its place here, as tower's docs advise).
-        // The future holds one reference, to what the layer's services share.
+        self.checking(req, move |_| Box::pin(std::future::ready(Ok(checked))))
+    }
+}
+
+impl<S, C, R> JwtAuth<S, C, R> {
+    /// The slow path, in a future: the token's claims from `validated` (a key
+    /// fetch, or claims already checked), the opt-in store checks, then the
+    /// service that was polled ready (a clone takes its place here, as tower's
+    /// docs advise). The future holds one reference, to what the layer's
+    /// services share.
+    fn checking<ReqB, ResB>(
+        &mut self,
+        mut req: Request<ReqB>,
+        validated: impl FnOnce(Arc<Shared<C>>) -> BoxFuture<Result<Checked<C>, AuthError>>,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        C: DeserializeOwned + Clone + Send + Sync + 'static,
+        R: OnRejection<ResB>,
+        ReqB: Send + 'static,
+        ResB: 'static,
+    {
         let clone = self.inner.clone();
         let svc = std::mem::replace(&mut self.inner, clone);
         let (shared, rejection) = (self.shared.clone(), self.rejection.clone());
+        let validated = validated(shared.clone());
         ResponseFuture::checking(Box::pin(async move {
-            match shared.store_checks(&checked).await {
-                Ok(insert) => {
+            let checked = validated.await;
+            let insert = match checked {
+                Ok(checked) if checked.needs_store(&shared.config) => shared
+                    .store_checks(&checked)
+                    .await
+                    .map(|insert| (checked, insert)),
+                Ok(checked) => Ok((checked, None)),
+                Err(e) => Err(e),
+            };
+            match insert {
+                Ok((checked, insert)) => {
                     metrics::validation_accepted();
                     shared.admit(&mut req, checked.claims);
                     if let Some(insert) = insert {
@@ -210,33 +251,79 @@ struct Checked<C> {
     digest: Option<Digest>,
     /// With the cache: the store's last answer for it is recent enough to skip it.
     revocation_fresh: bool,
+    /// From a trusted issuer: no session or user of this app to check.
+    outside: bool,
 }
 
 impl<C> Checked<C> {
+    fn outside(claims: Claims<C>) -> Self {
+        Checked {
+            claims,
+            digest: None,
+            revocation_fresh: false,
+            outside: true,
+        }
+    }
+
     fn needs_store(&self, cfg: &AuthConfig) -> bool {
-        (cfg.revocation.is_some() && !self.revocation_fresh) || cfg.user.is_some()
+        !self.outside
+            && ((cfg.revocation.is_some() && !self.revocation_fresh) || cfg.user.is_some())
     }
 }
 
 impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
-    /// Signature and claims, through the cache when there is one.
-    fn validate(&self, token: &str) -> Result<Checked<C>, AuthError> {
+    /// Signature and claims: a trusted issuer's rules for a token whose `iss`
+    /// names one, else the app's own, through the cache when there is one.
+    /// `Ok(None)`: the issuer's keys must be fetched first.
+    fn validate(&self, token: &str) -> Result<Option<Checked<C>>, AuthError> {
         let cfg = &self.config;
-        match &self.cache {
-            None => Ok(Checked {
+        if let Some(issuer) = self.trusted_issuer(token)? {
+            return match issuer.judge::<C>(token, cfg.jwt.now()) {
+                Judged::Done(claims) => claims.map(|c| Some(Checked::outside(c))),
+                Judged::NeedsKeys => Ok(None),
+            };
+        }
+        let checked = match &self.cache {
+            None => Checked {
                 claims: cfg.jwt.validate(token, TokenKind::Access)?,
                 digest: None,
                 revocation_fresh: false,
-            }),
+                outside: false,
+            },
             Some(cache) => {
                 let c = cache.layer_validate(&cfg.jwt, token, cfg.revocation.is_some())?;
-                Ok(Checked {
+                Checked {
                     claims: c.claims,
                     digest: c.digest,
                     revocation_fresh: c.revocation_fresh,
-                })
+                    outside: false,
+                }
             }
+        };
+        Ok(Some(checked))
+    }
+
+    /// The trusted issuer the token's `iss` names, if any. A layer that
+    /// resolves users serves this app's users only: it refuses outside tokens.
+    fn trusted_issuer(&self, token: &str) -> Result<Option<&TrustedIssuer>, AuthError> {
+        let issuers = &self.config.issuers;
+        if issuers.is_empty() {
+            return Ok(None);
         }
+        let found = jws::pick_by_issuer(token, |iss| issuers.iter().find(|i| i.issuer() == iss));
+        if found.is_some() && self.config.user.is_some() {
+            return Err(TokenError::Issuer.into());
+        }
+        Ok(found)
+    }
+
+    /// A trusted issuer's token, after fetching the issuer's keys.
+    async fn validate_after_fetch(&self, token: &str) -> Result<Checked<C>, AuthError> {
+        let issuer = self.trusted_issuer(token)?.ok_or(TokenError::Issuer)?;
+        let claims = issuer
+            .judge_after_fetch(token, self.config.jwt.now())
+            .await?;
+        Ok(Checked::outside(claims))
     }
 
     /// The claims and the layer's context go into the extensions.

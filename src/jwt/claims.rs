@@ -78,7 +78,22 @@ pub struct Claims<C = NoCustomClaims> {
     pub(crate) expires_at: u64,
     pub(crate) issuer: Option<String>,
     pub(crate) audience: Vec<String>,
+    /// `scope` (space-separated) or `scp` (an array), as a list.
+    pub(crate) scopes: Vec<String>,
+    /// What only a token from a [`TrustedIssuer`](crate::TrustedIssuer)
+    /// carries; `None` for this app's own tokens (boxed: the common claims
+    /// stay small).
+    pub(crate) outside: Option<Box<OutsideClaims>>,
     pub(crate) custom: C,
+}
+
+/// The claims only an outside token has.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct OutsideClaims {
+    /// Roles read from the issuer's configured claim path.
+    pub(crate) roles: Vec<String>,
+    /// `client_id` (RFC 9068), when present.
+    pub(crate) client_id: Option<String>,
 }
 
 impl<C> Claims<C> {
@@ -105,12 +120,16 @@ impl<C> Claims<C> {
         self.kind
     }
 
-    /// The token's unique id (`jti`).
+    /// The token's unique id (`jti`). Nil for a token from a
+    /// [`TrustedIssuer`](crate::TrustedIssuer), whose `jti` is not this crate's
+    /// (and which has no session here).
     pub fn jti(&self) -> Uuid {
         self.jti
     }
 
-    /// The session (refresh-token family) this token belongs to (`sid`).
+    /// The session (refresh-token family) this token belongs to (`sid`). Nil
+    /// for a token from a [`TrustedIssuer`](crate::TrustedIssuer): sessions
+    /// live with the provider that issued it.
     pub fn session_id(&self) -> Uuid {
         self.session_id
     }
@@ -138,6 +157,43 @@ impl<C> Claims<C> {
     /// `aud` (a single audience is a one-element list).
     pub fn audience(&self) -> &[String] {
         &self.audience
+    }
+
+    /// The scopes the token grants: `scope` (space-separated, RFC 8693 and
+    /// RFC 9068) or `scp` (an array of strings, as Entra ID and Okta write it).
+    /// Empty when the token has neither.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The roles a [`TrustedIssuer`](crate::TrustedIssuer) put where its
+    /// [`roles_claim`](crate::TrustedIssuer::roles_claim) says (Keycloak's
+    /// `realm_access.roles`, for instance). Empty for this app's own tokens,
+    /// whose roles are custom claims.
+    pub fn roles(&self) -> &[String] {
+        self.outside.as_deref().map_or(&[], |o| &o.roles)
+    }
+
+    /// Whether [`Claims::roles`] holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().iter().any(|r| r == role)
+    }
+
+    /// `client_id`: the OAuth client an outside token was issued to (RFC
+    /// 9068), when present.
+    pub fn client_id(&self) -> Option<&str> {
+        self.outside.as_deref()?.client_id.as_deref()
+    }
+
+    /// Whether the token was issued by this app's own [`Jwt`](crate::Jwt)
+    /// (`true`) or by a [`TrustedIssuer`](crate::TrustedIssuer) (`false`).
+    pub fn is_local(&self) -> bool {
+        self.outside.is_none()
     }
 
     /// The application's own claims.

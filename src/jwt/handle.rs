@@ -47,6 +47,21 @@ impl Jwt {
         JwtBuilder::default()
     }
 
+    /// A `Jwt` whose own tokens nobody can make: a random HMAC secret that
+    /// never leaves this value. For layers that accept only outside issuers'
+    /// tokens ([`JwtAuthLayer::trusting`](crate::JwtAuthLayer::trusting)).
+    pub(crate) fn accepting_none() -> Jwt {
+        let mut secret = [0u8; 32];
+        secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let key = super::Key::hmac("unused", jsonwebtoken::Algorithm::HS256, secret)
+            .expect("a 32-byte HS256 secret is valid");
+        Jwt::builder()
+            .signing_key(key)
+            .build()
+            .expect("the default settings are valid")
+    }
+
     pub(crate) fn settings(&self) -> &Settings {
         &self.inner.settings
     }

@@ -25,18 +25,35 @@ pub(crate) fn verify_typed(
     keys: &KeySet,
     dup: &Cell<bool>,
 ) -> Result<Vec<u8>, TokenError> {
+    verify_with(
+        token,
+        |typ| typ.is_some_and(|t| kind.matches_typ(t)),
+        |kid| keys.find(kid),
+        dup,
+    )
+}
+
+/// The header and signature steps with the rules given: `typ_ok` judges the
+/// `typ` header (absent: `None`), `find` names the key for a `kid` (a token
+/// without `kid` is [`TokenError::UnknownKey`]), whose pinned algorithm the
+/// header must name. Answers the decoded payload, not yet parsed.
+pub(crate) fn verify_with<'k>(
+    token: &str,
+    typ_ok: impl FnOnce(Option<&str>) -> bool,
+    find: impl FnOnce(&str) -> Option<&'k Key>,
+    dup: &Cell<bool>,
+) -> Result<Vec<u8>, TokenError> {
     let (header_b64, payload_b64, sig_b64) = split(token, Payload::NonEmpty)?;
     let header_json = decode_b64(header_b64)?;
     let header = parse_json(&header_json, HeaderSeed { dup }, dup)?;
     header.check()?;
-    match &header.typ {
-        Some(typ) if kind.matches_typ(typ) => {}
-        _ => return Err(TokenError::WrongType),
+    if !typ_ok(header.typ.as_deref()) {
+        return Err(TokenError::WrongType);
     }
     let key = header
         .kid
         .as_deref()
-        .and_then(|kid| keys.find(kid))
+        .and_then(find)
         .ok_or(TokenError::UnknownKey)?;
     check_signature(
         key,
@@ -46,6 +63,22 @@ pub(crate) fn verify_typed(
         sig_b64,
     )?;
     decode_b64(payload_b64)
+}
+
+/// What `pick` makes of the `iss` of a token's payload, read before any
+/// signature work to choose the issuer whose rules and keys judge it; `None`
+/// when the token is not a JWS compact form or its payload names no issuer (it
+/// then goes to the app's own rules, which refuse it if it is not theirs).
+pub(crate) fn pick_by_issuer<T>(token: &str, pick: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    #[derive(Deserialize)]
+    struct Iss<'a> {
+        #[serde(borrow)]
+        iss: Option<Cow<'a, str>>,
+    }
+    let (_, payload_b64, _) = split(token, Payload::NonEmpty).ok()?;
+    let payload = decode_b64(payload_b64).ok()?;
+    let iss: Iss<'_> = serde_json::from_slice(&payload).ok()?;
+    pick(iss.iss.as_deref()?)
 }
 
 /// The registered claims of a decoded payload (`user_id_claim` names the user).
@@ -417,7 +450,7 @@ impl<'de> Deserialize<'de> for NumericDate {
     }
 }
 
-/// `aud`: one string or an array of strings.
+/// `aud` (and `scope`, `scp`): one string or an array of strings.
 struct Audience<'de>(Vec<Cow<'de, str>>);
 
 impl<'de> Deserialize<'de> for Audience<'de> {
@@ -446,6 +479,23 @@ impl<'de> Deserialize<'de> for Audience<'de> {
     }
 }
 
+/// The strings of a `scope` or `scp` claim: a string, or an array of strings.
+/// Any other value (an app's own claim of that name with another meaning) is
+/// read as no scope, never as a malformed token.
+fn scope_words(value: serde_json::Value) -> Vec<String> {
+    match value {
+        serde_json::Value::String(s) => vec![s],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                serde_json::Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The claims validation reads; the app's custom claims are parsed separately.
 #[derive(Default)]
 pub(crate) struct RawPayload<'de> {
@@ -460,6 +510,21 @@ pub(crate) struct RawPayload<'de> {
     /// `aud` is in the payload (even as an empty list).
     pub(crate) aud_present: bool,
     pub(crate) user_id: Option<Cow<'de, str>>,
+    /// `scope` and `scp`, each a string or an array of strings, as read.
+    pub(crate) scope: Vec<String>,
+    pub(crate) client_id: Option<Cow<'de, str>>,
+}
+
+impl RawPayload<'_> {
+    /// The scopes: every space-separated word of `scope` and `scp`.
+    pub(crate) fn scopes(&self) -> Vec<String> {
+        self.scope
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 struct PayloadSeed<'a> {
@@ -521,6 +586,18 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                     seen.known(8)?;
                     p.aud = map.next_value::<Audience<'de>>()?.0;
                     p.aud_present = true;
+                }
+                "scope" => {
+                    seen.known(9)?;
+                    p.scope.extend(scope_words(map.next_value()?));
+                }
+                "scp" => {
+                    seen.known(10)?;
+                    p.scope.extend(scope_words(map.next_value()?));
+                }
+                "client_id" => {
+                    seen.known(11)?;
+                    p.client_id = Some(map.next_value::<CowStr<'de>>()?.0);
                 }
                 _ => {
                     seen.other(key)?;

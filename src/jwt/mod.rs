@@ -23,6 +23,7 @@ mod sec1;
 pub(crate) mod validate;
 
 pub use builder::JwtBuilder;
+pub(crate) use claims::OutsideClaims;
 pub use claims::{Claims, NoCustomClaims, TokenKind};
 pub use handle::Jwt;
 pub(crate) use issue::Mint;

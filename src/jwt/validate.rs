@@ -70,6 +70,7 @@ impl Jwt {
         let times = check_registered(&reg, s, kind, now)?;
         let (jti, session_id, user_id) = required_ids(&reg)?;
         let custom: C = serde_json::from_slice(&payload).map_err(|_| TokenError::Json)?;
+        let scopes = reg.scopes();
         Ok(Claims {
             user_id,
             kind,
@@ -79,6 +80,8 @@ impl Jwt {
             not_before: times.not_before,
             expires_at: times.expires_at,
             issuer: reg.iss.map(Cow::into_owned),
+            scopes,
+            outside: None,
             audience: reg.aud.into_iter().map(Cow::into_owned).collect(),
             custom,
         })

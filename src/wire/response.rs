@@ -51,6 +51,10 @@ pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Respons
         AuthError::InvalidToken(_) => Some(format!(
             "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{description}\""
         )),
+        AuthError::InsufficientScope(scope) => Some(format!(
+            "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"",
+            challenge_value(scope)
+        )),
         AuthError::InvalidRequest(_) if error.status() == StatusCode::BAD_REQUEST => Some(format!(
             "Bearer realm=\"{realm}\", error=\"invalid_request\""
         )),
@@ -59,7 +63,10 @@ pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Respons
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         res.headers_mut().insert(WWW_AUTHENTICATE, v);
     }
-    if matches!(error, AuthError::StoreUnavailable(_)) {
+    if matches!(
+        error,
+        AuthError::StoreUnavailable(_) | AuthError::KeysUnavailable
+    ) {
         res.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS.as_secs()));
     }
@@ -68,6 +75,15 @@ pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Respons
             .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
     }
     res
+}
+
+/// `value` as it may stand inside a quoted challenge parameter: printable
+/// ASCII and spaces, without `"` or `\`.
+fn challenge_value(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| (c.is_ascii_graphic() && *c != '"' && *c != '\\') || *c == ' ')
+        .collect()
 }
 
 /// A realm that can sit inside a quoted challenge parameter: quotes, backslashes
