@@ -64,6 +64,9 @@ pub(crate) struct RemoteKeys {
     epoch: Instant,
     /// A background refresh is running.
     refreshing: AtomicBool,
+    /// A fetch is running (background or not): a token whose `kid` is
+    /// unknown waits for it rather than being refused on the old keys.
+    fetching: AtomicBool,
     fetches: AtomicU64,
 }
 
@@ -99,6 +102,7 @@ impl RemoteKeys {
             last_attempt: AtomicU64::new(0),
             epoch: Instant::now(),
             refreshing: AtomicBool::new(false),
+            fetching: AtomicBool::new(false),
             fetches: AtomicU64::new(0),
         })
     }
@@ -120,6 +124,22 @@ impl RemoteKeys {
             self.refresh_in_background();
         }
         Some(guard)
+    }
+
+    /// Whether `seen` is still the newest snapshot (a fetch may have put
+    /// another in place since it was read).
+    pub(crate) fn is_current(&self, seen: &Option<Arc<Snapshot>>) -> bool {
+        match (&*self.current.load(), seen) {
+            (Some(now), Some(seen)) => Arc::ptr_eq(now, seen),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a request that lacks a key should wait for a fetch: one is
+    /// running, or one may start now.
+    pub(crate) fn worth_waiting(&self) -> bool {
+        self.fetching.load(Ordering::Acquire) || self.may_refetch()
     }
 
     /// Whether a request may cause a fetch now: the last one started at least
@@ -177,7 +197,22 @@ impl RemoteKeys {
         }
         self.last_attempt
             .store(self.elapsed_ms() + 1, Ordering::Release);
-        match self.fetch_keys(&mut state).await {
+        self.fetching.store(true, Ordering::Release);
+        let fetched = self.fetch_keys(&mut state).await;
+        let answer = self.settle(&mut state, fetched, current);
+        // Cleared only once the new keys (if any) are in place.
+        self.fetching.store(false, Ordering::Release);
+        answer
+    }
+
+    /// Puts a fetch's keys in place, or keeps the keys at hand; tells.
+    fn settle(
+        &self,
+        state: &mut FetchState,
+        fetched: Result<(Vec<Key>, Option<Duration>), String>,
+        current: Option<Arc<Snapshot>>,
+    ) -> Result<Arc<Snapshot>, KeysUnavailable> {
+        match fetched {
             Ok((keys, max_age)) => {
                 let fetched = Instant::now();
                 let ttl = self.policy.ttl(max_age);

@@ -37,11 +37,15 @@ impl TrustedIssuer {
                 Some(guard) => {
                     let keys = (*guard).as_deref().map_or(&[][..], |s| s.keys.as_slice());
                     match self.inner.validate(token, keys, now) {
-                        Err(TokenError::UnknownKey) if remote.may_refetch() => Judged::NeedsKeys,
+                        Err(TokenError::UnknownKey)
+                            if remote.worth_waiting() || !remote.is_current(&guard) =>
+                        {
+                            Judged::NeedsKeys
+                        }
                         judged => Judged::Done(judged.map_err(Into::into)),
                     }
                 }
-                None if remote.may_refetch() => Judged::NeedsKeys,
+                None if remote.worth_waiting() => Judged::NeedsKeys,
                 None => Judged::Done(Err(AuthError::KeysUnavailable)),
             },
         }
