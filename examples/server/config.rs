@@ -107,6 +107,20 @@ pub struct Config {
     /// `PUBLIC_ORIGIN`: the origin (`scheme://host[:port]`) whose pages may
     /// call the cookie routes; default: the origin each request was sent to.
     pub public_origin: Option<String>,
+    /// `OIDC_ISSUER` with `OIDC_AUDIENCE` (and `OIDC_ALLOW_HTTP=1` for a
+    /// provider on loopback): an outside issuer whose tokens are accepted too.
+    pub oidc: Option<Oidc>,
+}
+
+/// An outside OpenID Provider whose access tokens the server accepts.
+#[derive(Debug, Clone)]
+pub struct Oidc {
+    /// `OIDC_ISSUER`: its `iss`, where discovery starts.
+    pub issuer: String,
+    /// `OIDC_AUDIENCE`: the audience its tokens must carry for this API.
+    pub audience: String,
+    /// `OIDC_ALLOW_HTTP=1`: a plain-HTTP provider (loopback tests only).
+    pub allow_http: bool,
 }
 
 impl Config {
@@ -237,7 +251,27 @@ impl Config {
         {
             return Err(err(format!("PUBLIC_ORIGIN: {e}")));
         }
+        let oidc = match (get("OIDC_ISSUER"), get("OIDC_AUDIENCE")) {
+            (None, None) => None,
+            (Some(issuer), Some(audience)) => Some(Oidc {
+                issuer: issuer.trim().to_owned(),
+                audience: audience.trim().to_owned(),
+                allow_http: match get("OIDC_ALLOW_HTTP").as_deref().map(str::trim) {
+                    None | Some("0") => false,
+                    Some("1") => true,
+                    Some(v) => return Err(err(format!("OIDC_ALLOW_HTTP: `{v}` is not 0 or 1"))),
+                },
+            }),
+            (Some(_), None) => {
+                return Err(err(
+                    "OIDC_ISSUER needs OIDC_AUDIENCE: the audience its tokens carry for this API"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => return Err(err("OIDC_AUDIENCE is set without OIDC_ISSUER".into())),
+        };
         Ok(Config {
+            oidc,
             bind,
             database,
             redis_url,
@@ -398,6 +432,13 @@ mod tests {
             &[("JWT_ALG", "none")],
             &[("ACCESS_TTL_SECS", "0")],
             &[("METRICS_BIND", "somewhere")],
+            &[("OIDC_ISSUER", "https://idp.example.com/")],
+            &[("OIDC_AUDIENCE", "api")],
+            &[
+                ("OIDC_ISSUER", "https://idp.example.com/"),
+                ("OIDC_AUDIENCE", "api"),
+                ("OIDC_ALLOW_HTTP", "yes"),
+            ],
             &[
                 ("JWT_ALG", "ES256"),
                 ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),

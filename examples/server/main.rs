@@ -23,6 +23,7 @@
 //! | `SESSION_MAX_AGE_SECS` | 30 days: no rotation extends a session past it |
 //! | `REUSE_GRACE_SECS` | 10: the reuse window; a spent refresh token presented again within it gets its unused successor again (a lost answer, two tabs); 0: strict single use |
 //! | `TABLE_PREFIX` | none: tables `users` and `jwt_auth_*` (Redis keys too) |
+//! | `OIDC_ISSUER`, `OIDC_AUDIENCE` | unset; when set, access tokens of that OpenID Provider (found by discovery) are accepted too, on `/api/claims/` and `/api/admin/` (see [`outside`]); `OIDC_ALLOW_HTTP=1` allows a plain-HTTP provider on loopback |
 //! | `METRICS_BIND` | unset; when set (e.g. `127.0.0.1:9100`), `GET /metrics` in Prometheus text format on that address (see [`metrics`]) |
 //! | `RUST_LOG` | `info,sqlx=warn` (requests are logged by method, path and status only) |
 //!
@@ -37,6 +38,7 @@ mod errors;
 mod keys;
 mod login;
 mod metrics;
+mod outside;
 mod routes;
 mod users;
 
@@ -184,6 +186,11 @@ async fn run(config: Config) -> Result<(), Fatal> {
 
     let cookie = browser::cookie(config.public_origin.as_deref())
         .map_err(|e| ConfigError(format!("PUBLIC_ORIGIN: {e}")))?;
+    let issuer = match &config.oidc {
+        Some(oidc) => Some(outside::issuer(oidc).map_err(ConfigError)?),
+        None => None,
+    };
+    let outside_routes = outside::routes(&sessions, issuer);
     let app = routes::app(
         AppState {
             sessions,
@@ -191,6 +198,7 @@ async fn run(config: Config) -> Result<(), Fatal> {
             passwords,
         },
         cookie,
+        outside_routes,
     );
     let listener = TcpListener::bind(config.bind)
         .await

@@ -13,7 +13,9 @@
 //! | `DELETE /api/sessions/{id}/` | Bearer access | 200 `{}`; 404 unless it is one of the caller's live sessions |
 //! | `GET /.well-known/jwks.json` | | 200 JWKS |
 //!
-//! Browser mode's page at `/` and its cookie routes are in `browser.rs`.
+//! Browser mode's page at `/` and its cookie routes are in `browser.rs`;
+//! `/api/claims/` and `/api/admin/`, which accept an outside provider's tokens
+//! too, in `outside.rs`.
 //!
 //! Bodies are JSON, or HTML-form fields as DRF also takes them (see
 //! [`form_as_json`]). The token routes are the crate's [`SessionEndpoint`] services;
@@ -76,7 +78,7 @@ pub struct AppState {
 /// The whole application: routes (and, outside the form-to-JSON rewrite, the
 /// page and cookie routes of browser mode, in `cookie`), then request logging,
 /// panics caught, JSON errors, a timeout and a body limit around every route.
-pub fn app(state: AppState, cookie: RefreshCookie) -> Router {
+pub fn app(state: AppState, cookie: RefreshCookie, outside: Router) -> Router {
     let sessions = state.sessions.clone();
     let me_auth = JwtAuthLayer::new(sessions.jwt().clone())
         .revocation_check(sessions.store().clone())
@@ -128,7 +130,8 @@ pub fn app(state: AppState, cookie: RefreshCookie) -> Router {
             JwksEndpoint::new(sessions.jwt().clone()),
         )
         .fallback(not_found)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(outside);
 
     let routes = routes
         .layer(axum::middleware::map_request(form_as_json))

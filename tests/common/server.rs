@@ -50,6 +50,7 @@ pub fn example_binary(name: &str) -> PathBuf {
             ("redis", cfg!(feature = "redis")),
             ("tracing", cfg!(feature = "tracing")),
             ("metrics", cfg!(feature = "metrics")),
+            ("remote-keys", cfg!(feature = "remote-keys")),
             ("sql", cfg!(feature = "sql")),
             ("test-util", cfg!(feature = "test-util")),
         ]
@@ -107,6 +108,9 @@ pub const SERVER_VARS: &[&str] = &[
     "TABLE_PREFIX",
     "METRICS_BIND",
     "PUBLIC_ORIGIN",
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_ALLOW_HTTP",
     "RUST_LOG",
 ];
 
