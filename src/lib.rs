@@ -64,6 +64,8 @@
 //! | --- | --- |
 //! | keys, lifetimes, issuer, audience | [`JwtBuilder`], [`Key`] |
 //! | protect routes | [`JwtAuthLayer`], the `axum` module's extractors (feature `axum`) |
+//! | accept tokens of Auth0, Keycloak, Okta... | [`TrustedIssuer`], [`JwtAuthLayer::trust`], [`issuers`] |
+//! | require scopes or roles (403 `insufficient_scope`) | [`RequireClaims`], the `axum` module's `Authorized` |
 //! | login, refresh, logout, revoke-all, session lists | [`Sessions`], [`endpoints`] |
 //! | a store | [`MemoryStore`], `PgStore`, `MySqlStore`, `SqliteStore`, `RedisStore` (features) |
 //! | the rotation rules | [`rotation`] |
@@ -81,7 +83,8 @@
 //! | --- | --- | --- |
 //! | `aws-lc-rs` | yes | jsonwebtoken's aws-lc-rs crypto backend |
 //! | `rust-crypto` | | jsonwebtoken's RustCrypto backend (with both on, aws-lc-rs is used) |
-//! | `axum` | | extractors `Authenticated`, `CurrentUser` (also as `Option<_>`), `AuthError: IntoResponse` |
+//! | `axum` | | extractors `Authenticated`, `CurrentUser` (also as `Option<_>`), `Authorized`, `AuthError: IntoResponse` |
+//! | `remote-keys` | | trusted issuers' keys by OpenID Connect discovery or a JWKS URL (reqwest, rustls) |
 //! | `sqlite`, `postgres`, `mysql` | | SQL token stores and a SQL user resolver (sqlx 0.9; Rust 1.94) |
 //! | `redis` | | the Redis token store, for many app instances |
 //! | `tracing` | | `tracing` events (never a token or a secret) |

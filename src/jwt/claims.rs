@@ -172,7 +172,7 @@ impl<C> Claims<C> {
     }
 
     /// The roles a [`TrustedIssuer`](crate::TrustedIssuer) put where its
-    /// [`roles_claim`](crate::TrustedIssuer::roles_claim) says (Keycloak's
+    /// [`roles_claim`](crate::TrustedIssuerBuilder::roles_claim) says (Keycloak's
     /// `realm_access.roles`, for instance). Empty for this app's own tokens,
     /// whose roles are custom claims.
     pub fn roles(&self) -> &[String] {
