@@ -365,6 +365,10 @@ pub fn describe() {
         names::EVENTS_DROPPED,
         "Session events dropped before reaching the hook"
     );
+    describe_counter!(
+        names::KEY_FETCHES,
+        "Fetches of a trusted issuer's keys (discovery and JWKS), by issuer and outcome"
+    );
 }
 
 #[cfg(test)]

@@ -210,3 +210,32 @@ fn rotations_and_store_latency() {
         0
     );
 }
+
+#[test]
+fn trusted_issuer_key_fetches_by_outcome() {
+    let rec = Rec::default();
+    with_recorder(&rec, || async {
+        // A JWKS URL where nothing listens, then a prefetch: one failed fetch.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let issuer = tower_jwt_auth::TrustedIssuer::jwks_url(
+            "https://idp.test/",
+            &format!("http://127.0.0.1:{port}/jwks"),
+        )
+        .audience("api")
+        .allow_http()
+        .build()
+        .unwrap();
+        assert!(issuer.prefetch().await.is_err());
+    });
+    assert_eq!(
+        rec.count(&format!(
+            "{}{{issuer=https://idp.test/,outcome=failed}}",
+            names::KEY_FETCHES
+        )),
+        1
+    );
+}
