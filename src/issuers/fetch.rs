@@ -28,7 +28,17 @@ pub(crate) struct Fetched {
 
 impl Fetcher {
     pub(crate) fn new(policy: &FetchPolicy) -> Result<Self, String> {
+        let mut roots = Vec::new();
+        for pem in &policy.root_certificates {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| "a root certificate is not PEM".to_owned())?;
+            if certs.is_empty() {
+                return Err("a root certificate is not PEM".into());
+            }
+            roots.extend(certs);
+        }
         let client = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
             .https_only(!policy.allow_http)

@@ -273,6 +273,15 @@ impl TrustedIssuerBuilder {
         self
     }
 
+    /// Also trusts the CA certificates in `pem` (one or more PEM
+    /// certificates) for the provider's TLS, beside the system's roots: a
+    /// company's private CA in front of its own provider.
+    #[cfg(feature = "remote-keys")]
+    pub fn root_certificates(mut self, pem: &[u8]) -> Self {
+        self.policy.root_certificates.push(pem.to_vec());
+        self
+    }
+
     /// How long one fetch (discovery or JWKS) may take (default 5 s).
     #[cfg(feature = "remote-keys")]
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {

@@ -20,6 +20,8 @@ pub(crate) struct FetchPolicy {
     pub(crate) min_interval: Duration,
     /// How long the last good keys serve past their refresh time.
     pub(crate) max_stale: Duration,
+    /// Extra trusted root certificates (PEM), beside the system's.
+    pub(crate) root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for FetchPolicy {
@@ -32,6 +34,7 @@ impl Default for FetchPolicy {
             max_ttl: Duration::from_secs(24 * 3600),
             min_interval: Duration::from_secs(30),
             max_stale: Duration::from_secs(3600),
+            root_certificates: Vec::new(),
         }
     }
 }
