@@ -269,6 +269,7 @@ enum Need {
 /// optional layer let it through without a token: 401), or, where the layer
 /// says which claims type it produces (the `axum` feature), a layer of another
 /// claims type in front (500, the server is set up wrong). Never through.
+#[cfg_attr(not(feature = "axum"), allow(clippy::extra_unused_type_parameters))]
 fn no_claims<C: 'static, B>(req: &Request<B>) -> AuthError {
     #[cfg(feature = "axum")]
     if let Some(context) = req.extensions().get::<super::context::LayerContext>()

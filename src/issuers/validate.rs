@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::issuer::{IssuerKeys, IssuerRules, TrustedIssuer};
 use crate::error::{AuthError, TokenError};
 use crate::jwt::validate::{Times, check_times};
-use crate::jwt::{Claims, Key, OutsideClaims, TokenKind, jws};
+use crate::jwt::{Claims, Key, OutsideClaims, TokenKind, custom_claims, jws};
 
 /// What the keys at hand could decide about a token.
 pub(crate) enum Judged<C> {
@@ -116,7 +116,7 @@ impl IssuerRules {
             Some(path) => roles_at(&payload, path)?,
             None => Vec::new(),
         };
-        let custom: C = serde_json::from_slice(&payload).map_err(|_| TokenError::Json)?;
+        let custom: C = custom_claims(&payload)?;
         let scopes = reg.scopes();
         Ok(Claims {
             user_id,

@@ -207,6 +207,26 @@ impl<C> Claims<C> {
     }
 }
 
+/// The app's custom claims from a payload whose registered claims were read.
+/// A claims type that holds no data and takes an empty object
+/// ([`NoCustomClaims`], a `struct Empty {}`) is made without a second parse of
+/// the payload: it has only one value, the one the parse would make. (Only a
+/// type that also refuses unknown fields could differ, and it would refuse
+/// every token, which always carries registered claims.)
+pub(crate) fn custom_claims<C: serde::de::DeserializeOwned>(
+    payload: &[u8],
+) -> Result<C, crate::error::TokenError> {
+    if std::mem::size_of::<C>() == 0 {
+        let empty = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+            std::iter::empty::<(&str, &str)>(),
+        );
+        if let Ok(claims) = C::deserialize(empty) {
+            return Ok(claims);
+        }
+    }
+    serde_json::from_slice(payload).map_err(|_| crate::error::TokenError::Json)
+}
+
 /// Registered claim names; custom claims may not use them.
 pub(crate) const REGISTERED: &[&str] = &[
     "jti",

@@ -9,6 +9,7 @@ use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 
+use super::prepared::Prepared;
 use crate::error::ConfigError;
 
 /// One key: a `kid`, the one algorithm it may be used with, the verification half,
@@ -33,6 +34,8 @@ pub struct Key {
     decoding: DecodingKey,
     /// The public JWK; `None` for HMAC secrets, which never leave the process.
     public_jwk: Option<Jwk>,
+    /// The verification state, prepared once (see `prepared.rs`).
+    pub(super) prepared: Prepared,
 }
 
 impl fmt::Debug for Key {
@@ -120,6 +123,7 @@ impl Key {
             encoding: Some(encoding),
             decoding,
             public_jwk: None,
+            prepared: Prepared::hmac(alg, secret),
         };
         key.self_test()?;
         Ok(key)
@@ -168,6 +172,7 @@ impl Key {
             kid,
             alg,
             encoding: Some(encoding),
+            prepared: Prepared::public(alg, &decoding),
             decoding,
             public_jwk: Some(jwk),
         };
@@ -206,6 +211,7 @@ impl Key {
             kid,
             alg,
             encoding: None,
+            prepared: Prepared::public(alg, &decoding),
             decoding,
             public_jwk: Some(jwk),
         })
@@ -266,6 +272,7 @@ impl Key {
             kid,
             alg,
             encoding: None,
+            prepared: Prepared::public(alg, &decoding),
             decoding,
             public_jwk: Some(public),
         })
@@ -320,6 +327,9 @@ impl Key {
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         if signature.is_empty() || signature.len() > MAX_SIGNATURE_LEN {
             return false;
+        }
+        if let Some(verified) = self.prepared.verify(message, signature) {
+            return verified;
         }
         let Some(provider) = CryptoProvider::try_get_default() else {
             return false;

@@ -10,6 +10,7 @@
 //! | `issue.rs` | minting tokens, [`TokenPair`] |
 //! | `validate.rs` | the claim rules (times, issuer, audience, typing) |
 //! | `jws.rs` | the JWS compact form, read strictly; [`verify_signature`] |
+//! | `prepared.rs` | verification keys prepared once per key (aws-lc-rs) |
 //! | `crypto.rs` | picking jsonwebtoken's crypto provider |
 
 mod builder;
@@ -19,12 +20,13 @@ mod handle;
 mod issue;
 pub(crate) mod jws;
 mod keys;
+mod prepared;
 mod sec1;
 pub(crate) mod validate;
 
 pub use builder::JwtBuilder;
-pub(crate) use claims::OutsideClaims;
 pub use claims::{Claims, NoCustomClaims, TokenKind};
+pub(crate) use claims::{OutsideClaims, custom_claims};
 pub use handle::Jwt;
 pub(crate) use issue::Mint;
 pub use issue::{IssueError, TokenPair};

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::builder::Settings;
-use super::claims::{Claims, TokenKind};
+use super::claims::{Claims, TokenKind, custom_claims};
 use super::handle::Jwt;
 use super::jws::{self, RawPayload};
 use crate::error::TokenError;
@@ -69,7 +69,7 @@ impl Jwt {
         let reg = jws::parse_payload(&payload, &s.user_id_claim, &dup)?;
         let times = check_registered(&reg, s, kind, now)?;
         let (jti, session_id, user_id) = required_ids(&reg)?;
-        let custom: C = serde_json::from_slice(&payload).map_err(|_| TokenError::Json)?;
+        let custom: C = custom_claims(&payload)?;
         let scopes = reg.scopes();
         Ok(Claims {
             user_id,
