@@ -117,6 +117,7 @@ pub mod events;
 pub mod metrics;
 pub mod store;
 mod user;
+mod user_cache;
 
 pub mod purge;
 pub mod sessions;
@@ -158,6 +159,7 @@ pub use sessions::{
 pub use sqlx;
 pub use store::{MemoryStore, TokenStore, rotation};
 pub use user::{MemoryUsers, UserLookup, UserResolver};
+pub use user_cache::UserCache;
 pub use wire::response::error_response;
 
 // Backends added by their own modules (keep one line each):

@@ -9,6 +9,7 @@
 //! | `tower_jwt_auth_store_errors_total` | counter | `op` |
 //! | `tower_jwt_auth_purged_rows_total` | counter | |
 //! | `tower_jwt_auth_events_dropped_total` | counter | |
+//! | `tower_jwt_auth_user_lookups_total` | counter | `source`: `cache` (a [`UserCache`](crate::UserCache) answered), `resolver` (it asked its resolver) |
 //! | `tower_jwt_auth_key_fetches_total` | counter | `issuer` (a [`TrustedIssuer`](crate::TrustedIssuer)'s `iss`), `outcome`: `ok`, `failed` |
 //!
 //! Validations are counted by [`JwtAuthLayer`](crate::JwtAuthLayer); rotations
@@ -36,6 +37,8 @@ pub mod names {
     pub const PURGED_ROWS: &str = "tower_jwt_auth_purged_rows_total";
     /// Session events dropped (too many hook calls in flight, or a full channel).
     pub const EVENTS_DROPPED: &str = "tower_jwt_auth_events_dropped_total";
+    /// User lookups through a `UserCache`, by `source`.
+    pub const USER_LOOKUPS: &str = "tower_jwt_auth_user_lookups_total";
     /// Fetches of a trusted issuer's keys, by `issuer` and `outcome`.
     pub const KEY_FETCHES: &str = "tower_jwt_auth_key_fetches_total";
 }
@@ -315,6 +318,19 @@ pub(crate) fn purged(rows: u64) {
     let _ = rows;
 }
 
+/// Counts a user lookup through a `UserCache`: answered by the cache or not.
+#[inline]
+pub(crate) fn user_lookup(cached: bool) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "tower_jwt_auth_user_lookups_total",
+        "source" => if cached { "cache" } else { "resolver" }
+    )
+    .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = cached;
+}
+
 /// Counts a fetch of a trusted issuer's keys (rare: the label's allocation
 /// does not matter).
 #[inline]
@@ -364,6 +380,10 @@ pub fn describe() {
     describe_counter!(
         names::EVENTS_DROPPED,
         "Session events dropped before reaching the hook"
+    );
+    describe_counter!(
+        names::USER_LOOKUPS,
+        "User lookups through a UserCache, by source (cache or resolver)"
     );
     describe_counter!(
         names::KEY_FETCHES,
