@@ -125,6 +125,7 @@ pub mod sessions;
 pub mod auth;
 pub mod endpoints;
 pub mod issuers;
+pub mod revocations;
 mod wire;
 
 #[cfg(feature = "axum")]
@@ -151,13 +152,14 @@ pub use jwt::{
     verify_signature,
 };
 pub use purge::PurgeTask;
+pub use revocations::{RevocationView, RevocationViewBuilder, ViewAnswer};
 pub use sessions::{
     ClaimsContext, ClaimsError, ClaimsFuture, CustomClaims, Sessions, SlidingToken, SlidingTokens,
 };
 /// The SQL toolkit the SQL stores use (pools and connect options).
 #[cfg(feature = "sql")]
 pub use sqlx;
-pub use store::{MemoryStore, TokenStore, rotation};
+pub use store::{MemoryStore, RevocationLog, TokenStore, rotation};
 pub use user::{MemoryUsers, UserLookup, UserResolver};
 pub use user_cache::UserCache;
 pub use wire::response::error_response;

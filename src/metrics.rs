@@ -9,6 +9,7 @@
 //! | `tower_jwt_auth_store_errors_total` | counter | `op` |
 //! | `tower_jwt_auth_purged_rows_total` | counter | |
 //! | `tower_jwt_auth_events_dropped_total` | counter | |
+//! | `tower_jwt_auth_revocation_checks_total` | counter | `source`: `view` (a [`RevocationView`](crate::RevocationView) answered, no I/O), `store` (the store was asked) |
 //! | `tower_jwt_auth_user_lookups_total` | counter | `source`: `cache` (a [`UserCache`](crate::UserCache) answered), `resolver` (it asked its resolver) |
 //! | `tower_jwt_auth_key_fetches_total` | counter | `issuer` (a [`TrustedIssuer`](crate::TrustedIssuer)'s `iss`), `outcome`: `ok`, `failed` |
 //!
@@ -37,6 +38,8 @@ pub mod names {
     pub const PURGED_ROWS: &str = "tower_jwt_auth_purged_rows_total";
     /// Session events dropped (too many hook calls in flight, or a full channel).
     pub const EVENTS_DROPPED: &str = "tower_jwt_auth_events_dropped_total";
+    /// Revocation checks by the layer, by the `source` that answered.
+    pub const REVOCATION_CHECKS: &str = "tower_jwt_auth_revocation_checks_total";
     /// User lookups through a `UserCache`, by `source`.
     pub const USER_LOOKUPS: &str = "tower_jwt_auth_user_lookups_total";
     /// Fetches of a trusted issuer's keys, by `issuer` and `outcome`.
@@ -318,6 +321,29 @@ pub(crate) fn purged(rows: u64) {
     let _ = rows;
 }
 
+/// Who answered a revocation check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RevocationSource {
+    View,
+    Store,
+}
+
+/// Counts a revocation check by the source that answered it.
+#[inline]
+pub(crate) fn revocation_answered(source: RevocationSource) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "tower_jwt_auth_revocation_checks_total",
+        "source" => match source {
+            RevocationSource::View => "view",
+            RevocationSource::Store => "store",
+        }
+    )
+    .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = source;
+}
+
 /// Counts a user lookup through a `UserCache`: answered by the cache or not.
 #[inline]
 pub(crate) fn user_lookup(cached: bool) {
@@ -380,6 +406,10 @@ pub fn describe() {
     describe_counter!(
         names::EVENTS_DROPPED,
         "Session events dropped before reaching the hook"
+    );
+    describe_counter!(
+        names::REVOCATION_CHECKS,
+        "Revocation checks by the auth layer, by the source that answered (view or store)"
     );
     describe_counter!(
         names::USER_LOOKUPS,

@@ -101,6 +101,13 @@ impl<R: UserResolver> UserCache<R> {
         self.shared.entries.remove(&id.to_string());
     }
 
+    /// [`UserCache::invalidate`] by the id's value as tokens carry it (what
+    /// a [`RevocationView`](crate::RevocationView)'s `on_user_revoked` hook
+    /// is given).
+    pub fn invalidate_value(&self, id_value: &str) {
+        self.shared.entries.remove(id_value);
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
         self.shared.entries.clear();

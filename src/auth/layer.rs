@@ -13,6 +13,7 @@ use super::source::TokenSource;
 use crate::cache::TokenCache;
 use crate::issuers::TrustedIssuer;
 use crate::jwt::{Claims, Jwt, NoCustomClaims};
+use crate::revocations::RevocationView;
 use crate::sessions::Sessions;
 use crate::store::TokenStore;
 use crate::user::UserResolver;
@@ -77,6 +78,7 @@ impl<C: Send + Sync + 'static> JwtAuthLayer<C, JsonRejection> {
                     revocation: None,
                     user: None,
                     issuers: Arc::from([]),
+                    view: None,
                 },
                 cache: None,
                 context: LayerContext::of::<C>(JsonRejection::default().realm_arc()),
@@ -216,6 +218,29 @@ impl<C, R> JwtAuthLayer<C, R> {
     /// One store lookup per request; a store that is down gives 503.
     pub fn revocation_check(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.config_mut().revocation = Some(store);
+        self
+    }
+
+    /// Checks revocation in `view`, in memory, with no store round trip: a
+    /// logged-out session's access token is refused as soon as the view has
+    /// read the store's log. When the view cannot tell (behind its bound, or a
+    /// token issued in the second of a revoke-all), the store decides if
+    /// [`JwtAuthLayer::revocation_check`] gave one, else the request gets 503.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tower_jwt_auth::{JwtAuthLayer, MemoryStore, RevocationView};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let jwt = tower_jwt_auth::conformance::test_jwt();
+    /// let store = Arc::new(MemoryStore::new());
+    /// let view = RevocationView::builder(store.clone()).start();
+    /// let auth = JwtAuthLayer::new(jwt)
+    ///     .revocation_view(view)
+    ///     .revocation_check(store); // the fallback
+    /// # }
+    /// ```
+    pub fn revocation_view(mut self, view: RevocationView) -> Self {
+        self.config_mut().view = Some(view);
         self
     }
 

@@ -18,6 +18,7 @@ use crate::issuers::{Judged, TrustedIssuer};
 use crate::jwt::{Claims, TokenKind};
 use crate::jwt::{Jwt, jws};
 use crate::metrics::{self, StoreOp};
+use crate::revocations::{RevocationView, ViewAnswer};
 use crate::store::TokenStore;
 use crate::user::{UserLookup, UserResolver};
 use crate::wire::BoxFuture;
@@ -54,6 +55,8 @@ pub(crate) struct AuthConfig {
     pub(crate) user: Option<Arc<dyn ErasedResolver>>,
     /// Outside issuers whose tokens are accepted besides the app's own.
     pub(crate) issuers: Arc<[TrustedIssuer]>,
+    /// The in-memory revocation view, asked before the store.
+    pub(crate) view: Option<RevocationView>,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -65,6 +68,7 @@ impl fmt::Debug for AuthConfig {
             .field("revocation_check", &self.revocation.is_some())
             .field("resolve_user", &self.user.is_some())
             .field("issuers", &self.issuers)
+            .field("revocation_view", &self.view.is_some())
             .finish()
     }
 }
@@ -283,7 +287,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                 Judged::NeedsKeys => Ok(None),
             };
         }
-        let checked = match &self.cache {
+        let mut checked = match &self.cache {
             None => Checked {
                 claims: cfg.jwt.validate(token, TokenKind::Access)?,
                 digest: None,
@@ -300,6 +304,32 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                 }
             }
         };
+        if let Some(view) = &cfg.view
+            && !checked.revocation_fresh
+        {
+            let c = &checked.claims;
+            match view.check(c.session_id, &c.user_id, c.issued_at) {
+                ViewAnswer::Revoked => {
+                    metrics::revocation_answered(metrics::RevocationSource::View);
+                    if let (Some(cache), Some(digest)) = (&self.cache, checked.digest) {
+                        cache.revoked(&digest);
+                    }
+                    return Err(TokenError::Revoked.into());
+                }
+                ViewAnswer::NotRevoked => {
+                    metrics::revocation_answered(metrics::RevocationSource::View);
+                    checked.revocation_fresh = true;
+                }
+                // Behind its bound, or the second of a revoke-all: the store
+                // decides, and without one nothing is accepted.
+                ViewAnswer::Unknown if cfg.revocation.is_none() => {
+                    return Err(AuthError::StoreUnavailable(crate::error::StoreError::new(
+                        "the revocation view is behind and no store is configured",
+                    )));
+                }
+                ViewAnswer::Unknown => {}
+            }
+        }
         Ok(Some(checked))
     }
 
@@ -354,6 +384,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                 .digest
                 .and_then(|d| self.cache.as_ref().map(|c| (c, d)));
             let started = record.map(|(cache, _)| cache.check_started());
+            metrics::revocation_answered(metrics::RevocationSource::Store);
             let revoked = metrics::timed(
                 StoreOp::IsRevoked,
                 store.is_revoked(claims.session_id, &claims.user_id, claims.issued_at),

@@ -10,13 +10,16 @@
 //! Lock order, to stay free of deadlocks: a user-index entry before a session
 //! entry; a cutoff entry is only ever taken last and alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::store::log::{Revocation, RevocationLog, Revoked};
 use crate::store::rotation::{self, Decision, SessionState, TokenState};
 use crate::store::state::{self, SessionCheck};
 use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenStore};
@@ -86,6 +89,15 @@ pub struct MemoryStore {
     by_user: DashMap<String, HashSet<Uuid>>,
     /// Per user: the revoke-all cutoff in milliseconds ([`state::next_cutoff`]).
     user_cutoff: DashMap<String, u64>,
+    /// The revocation log ([`RevocationLog`]), and its readers' wake-up.
+    log: Mutex<MemoryLog>,
+    appended: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct MemoryLog {
+    last_seq: u64,
+    entries: VecDeque<Revocation>,
 }
 
 impl MemoryStore {
@@ -160,7 +172,14 @@ impl TokenStore for MemoryStore {
                 session.rotate(req, expires_at);
             }
             Decision::Revoke(_) => {
-                session.revoke(req.now);
+                if session.revoke(req.now) {
+                    let expires_at = session.state.expires_at;
+                    drop(entry);
+                    self.append(Revoked::Session {
+                        session_id: req.session_id,
+                        expires_at,
+                    });
+                }
             }
             Decision::Redeliver { .. } | Decision::Refuse(_) => {}
         }
@@ -168,25 +187,42 @@ impl TokenStore for MemoryStore {
     }
 
     async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
-        Ok(self
+        let revoked = self
             .sessions
             .get_mut(&session_id)
-            .is_some_and(|mut s| s.revoke(now)))
+            .and_then(|mut s| s.revoke(now).then_some(s.state.expires_at));
+        if let Some(expires_at) = revoked {
+            self.append(Revoked::Session {
+                session_id,
+                expires_at,
+            });
+        }
+        Ok(revoked.is_some())
     }
 
     async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
         // The cutoff first, under the user's index entry: from here on no older
         // session passes the checks, and no creation can slip between the
         // cutoff and the listing below.
-        let ids: Vec<Uuid> = {
+        let (ids, cutoff_ms) = {
             let index = self.by_user.entry(user_id.to_owned()).or_default();
-            self.user_cutoff
+            let cutoff_ms = *self
+                .user_cutoff
                 .entry(user_id.to_owned())
                 .and_modify(|c| *c = state::next_cutoff(Some(*c), now_ms))
                 .or_insert(now_ms);
-            index.iter().copied().collect()
+            (index.iter().copied().collect::<Vec<Uuid>>(), cutoff_ms)
         };
         let now = now_ms / 1000;
+        let sessions_end = ids
+            .iter()
+            .filter_map(|id| self.sessions.get(id).map(|s| s.state.expires_at))
+            .max();
+        self.append(Revoked::User {
+            user_id: user_id.to_owned(),
+            cutoff_ms,
+            expires_at: state::cutoff_relevant_until(cutoff_ms, sessions_end),
+        });
         let mut revoked = 0;
         for id in ids {
             if self.revoke_session(id, now).await? {
@@ -266,11 +302,60 @@ impl TokenStore for MemoryStore {
             }
         }
         self.purge_cutoffs();
+        self.log
+            .lock()
+            .expect("the log lock")
+            .entries
+            .retain(|e| e.revoked.expires_at() > now);
         Ok(removed)
     }
 }
 
+#[async_trait]
+impl RevocationLog for MemoryStore {
+    async fn revocations_after(
+        &self,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let log = self.log.lock().expect("the log lock");
+        Ok(log
+            .entries
+            .iter()
+            .filter(|e| e.seq > seq)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn wait_for_revocations(&self, seq: u64, timeout: Duration) -> Result<(), StoreError> {
+        let appended = self.appended.notified();
+        let newer = self
+            .log
+            .lock()
+            .expect("the log lock")
+            .entries
+            .back()
+            .is_some_and(|e| e.seq > seq);
+        if newer {
+            return Ok(());
+        }
+        let _ = tokio::time::timeout(timeout, appended).await;
+        Ok(())
+    }
+}
+
 impl MemoryStore {
+    /// Appends to the revocation log and wakes its readers.
+    fn append(&self, revoked: Revoked) {
+        let mut log = self.log.lock().expect("the log lock");
+        log.last_seq += 1;
+        let seq = log.last_seq;
+        log.entries.push_back(Revocation::new(seq, revoked));
+        drop(log);
+        self.appended.notify_waiters();
+    }
+
     /// Drops the cutoffs no stored session falls under ([`state::cutoff_purgeable`]).
     fn purge_cutoffs(&self) {
         let users: Vec<(String, u64)> = self

@@ -24,10 +24,12 @@ use crate::error::StoreError;
 
 #[cfg(any(feature = "redis", feature = "sql"))]
 pub(crate) mod backoff;
+pub mod log;
 pub mod memory;
 pub mod rotation;
 pub mod state;
 
+pub use log::{Revocation, RevocationLog, Revoked};
 pub use memory::MemoryStore;
 
 #[cfg(feature = "sql")]

@@ -42,6 +42,16 @@ pub fn is_revoked(
     }
 }
 
+/// How long a revoke-all's log entry matters: until the last session of the
+/// user it found expires (`sessions_end`; no token issued before the cutoff
+/// outlives its session), and at least an hour past the cutoff, for a session
+/// created in the same instant the revoke-all ran (its creation sees the
+/// cutoff and is recorded revoked, but its first access token was minted).
+pub fn cutoff_relevant_until(cutoff_ms: u64, sessions_end: Option<u64>) -> u64 {
+    let floor = cutoff_ms / 1000 + 3600;
+    sessions_end.map_or(floor, |end| end.max(floor))
+}
+
 /// Whether a session created at `created_at_ms` falls under the user's
 /// revoke-all cutoff: it was created before it. Checked inside the atomic step
 /// of session creation and of rotation, so a login racing a revoke-all never
