@@ -39,14 +39,16 @@ fn app(
     issuer: TrustedIssuer,
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone
 {
-    JwtAuthLayer::<NoCustomClaims>::trusting(issuer).layer(service_fn(|req: Request<Body>| async move {
-        let c = req.extensions().get::<Claims>().unwrap();
-        let body = json!({
-            "sub": c.user_id(), "iss": c.issuer(), "aud": c.audience(),
-            "scope": c.scopes(), "client_id": c.client_id(), "local": c.is_local(),
-        });
-        Ok::<_, Infallible>(Response::new(Body::from(body.to_string())))
-    }))
+    JwtAuthLayer::<NoCustomClaims>::trusting(issuer).layer(service_fn(
+        |req: Request<Body>| async move {
+            let c = req.extensions().get::<Claims>().unwrap();
+            let body = json!({
+                "sub": c.user_id(), "iss": c.issuer(), "aud": c.audience(),
+                "scope": c.scopes(), "client_id": c.client_id(), "local": c.is_local(),
+            });
+            Ok::<_, Infallible>(Response::new(Body::from(body.to_string())))
+        },
+    ))
 }
 
 async fn call(
@@ -60,7 +62,10 @@ async fn call(
     let res = svc.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// `token` with its header changed by `edit` (signature left as it was).
@@ -108,7 +113,11 @@ async fn provider_tokens_are_accepted_with_their_claims_and_refused_when_wrong()
     // Tampered: one character of the payload changed.
     let mut tampered = token.clone().into_bytes();
     let dot = token.find('.').unwrap();
-    tampered[dot + 10] = if tampered[dot + 10] == b'A' { b'B' } else { b'A' };
+    tampered[dot + 10] = if tampered[dot + 10] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let tampered = String::from_utf8(tampered).unwrap();
     assert_eq!(call(&svc, &tampered).await.0, StatusCode::UNAUTHORIZED);
 
@@ -171,7 +180,11 @@ async fn an_unknown_kid_storm_fetches_the_jwks_at_most_once() {
         assert_eq!(s.await.unwrap(), StatusCode::UNAUTHORIZED);
     }
     let after = provider.jwks_fetches().await;
-    assert!(after - before <= 1, "{} fetches for the storm", after - before);
+    assert!(
+        after - before <= 1,
+        "{} fetches for the storm",
+        after - before
+    );
     assert_eq!(call(&svc, &token).await.0, StatusCode::OK);
 }
 

@@ -13,7 +13,7 @@ mod common;
 
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 use tower_jwt_auth::store::sql::SqlStoreOptions;
-use tower_jwt_auth::store::{RotateOutcome, RotateRequest};
+use tower_jwt_auth::store::{RevocationLog, Revoked, RotateOutcome, RotateRequest};
 use tower_jwt_auth::{MySqlStore, PgStore, SqliteStore, TokenStore};
 use uuid::Uuid;
 
@@ -217,11 +217,19 @@ macro_rules! upgrade_test {
             .migrate()
             .await
             .expect("an empty database in one step");
+        // What was revoked before the upgrade is in the revocation log:
+        // carol's revoke-all.
+        let log = upgraded.revocations_after(0, 100).await.unwrap();
+        assert!(
+            log.iter().any(|e| matches!(&e.revoked, Revoked::User { user_id, .. } if user_id == "carol")),
+            "{log:?}"
+        );
         for table in [
             "sessions",
             "refresh_tokens",
             "user_cutoffs",
             "schema_versions",
+            "revocations",
         ] {
             let (a, b) = (
                 $describe(&pool, &old, table).await,
@@ -241,7 +249,7 @@ macro_rules! upgrade_test {
             .fetch_all(&pool)
             .await
             .unwrap();
-            assert_eq!(versions, [1, 2], "{prefix}");
+            assert_eq!(versions, [1, 2, 3], "{prefix}");
             drop_tables(&pool, &$dialect, prefix).await;
         }
     }};
@@ -257,6 +265,7 @@ where
         "sessions",
         "user_cutoffs",
         "schema_versions",
+        "revocations",
     ] {
         let sql = format!("DROP TABLE {0}{prefix}{table}{0}", d.quote);
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

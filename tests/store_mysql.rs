@@ -132,13 +132,13 @@ async fn migrate_is_idempotent_under_concurrency() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE ?")
         .bind(format!("{prefix}%"))
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(tables, 4);
+    assert_eq!(tables, 5);
 }
 
 #[tokio::test]

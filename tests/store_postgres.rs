@@ -143,13 +143,13 @@ async fn migrate_is_idempotent_under_concurrency() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE $1")
         .bind(format!("{prefix}%"))
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(tables, 4);
+    assert_eq!(tables, 5);
 }
 
 #[tokio::test]

@@ -111,16 +111,19 @@ async fn migrate_is_idempotent_and_prefixed() {
         tables,
         [
             "app_auth_refresh_tokens",
+            "app_auth_revocations",
             "app_auth_schema_versions",
             "app_auth_sessions",
-            "app_auth_user_cutoffs"
+            "app_auth_user_cutoffs",
+            // AUTOINCREMENT's own table (the revocation log's sequence)
+            "sqlite_sequence",
         ]
     );
     let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM app_auth_schema_versions")
         .fetch_all(a.pool())
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     // An app table of the same database is untouched, and a second prefix lives beside.
     let c = SqliteStore::with_options(
         a.pool().clone(),

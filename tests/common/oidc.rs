@@ -80,7 +80,13 @@ impl Provider {
             .arg(script)
             .arg("--modules")
             .arg(&modules)
-            .args(["--port", &port.to_string(), "--alg", "ES256", "--watch-stdin"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--alg",
+                "ES256",
+                "--watch-stdin",
+            ])
             .arg("--key-file")
             .arg(key_file)
             .stdin(Stdio::piped())
@@ -185,7 +191,10 @@ async fn post_form(url: &str, basic: &str, body: String) -> (StatusCode, Value) 
     let res = client().request(req).await.expect("the provider answers");
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn get_json(url: &str) -> Value {

@@ -98,6 +98,22 @@ pub trait Dialect:
     /// failure, deadlock, busy database) and may simply run again.
     fn is_retryable(err: &dyn DatabaseError) -> bool;
 
+    /// Returns when the store's revocation log may have a new entry, or after
+    /// `timeout`: polling (sleeps `timeout`) unless the database can push.
+    fn wait_for_revocations(
+        store: &super::SqlStore<Self>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        Self: Sized,
+    {
+        let _ = store;
+        async move {
+            tokio::time::sleep(timeout).await;
+            Ok(())
+        }
+    }
+
     /// Whether a migration statement failed with `err` only because it had
     /// already run (a column added by an earlier attempt): on a database whose
     /// DDL is not transactional, a migration interrupted halfway runs again

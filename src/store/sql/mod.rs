@@ -75,6 +75,7 @@
 // statement binds), `postgres`, `mysql`, `sqlite`. sqlx's bounds: `driver`.
 mod dialect;
 mod driver;
+mod log;
 mod migrate;
 mod purge;
 mod statements;
@@ -234,6 +235,9 @@ pub struct TableNames {
     pub user_cutoffs: String,
     /// The migrations applied.
     pub schema_versions: String,
+    /// The revocation log, in order (schema version 3): what the instances'
+    /// revocation views follow.
+    pub revocations: String,
 }
 
 impl TableNames {
@@ -243,6 +247,7 @@ impl TableNames {
             refresh_tokens: format!("{prefix}refresh_tokens"),
             user_cutoffs: format!("{prefix}user_cutoffs"),
             schema_versions: format!("{prefix}schema_versions"),
+            revocations: format!("{prefix}revocations"),
         }
     }
 }
@@ -369,7 +374,7 @@ mod tests {
     fn migrations_render_for<DB: Dialect>() {
         let migrations = migrate::render(DB::MIGRATIONS, "app_");
         let versions: Vec<i64> = migrations.iter().map(|m| m.0).collect();
-        assert_eq!(versions, [1, 2], "{}", DB::STORE);
+        assert_eq!(versions, [1, 2, 3], "{}", DB::STORE);
         for (version, statements) in &migrations {
             assert!(statements.len() >= 3, "{} v{version}", DB::STORE);
             for s in statements {
@@ -379,11 +384,12 @@ mod tests {
                     "{}: {s}",
                     DB::STORE
                 );
-                // Version 1 creates, version 2 alters and converts.
-                let verbs: &[&str] = if *version == 1 {
-                    &["CREATE "]
-                } else {
-                    &["ALTER TABLE ", "UPDATE "]
+                // Version 1 creates, version 2 alters and converts, version 3
+                // creates the revocation log and fills it.
+                let verbs: &[&str] = match *version {
+                    1 => &["CREATE "],
+                    2 => &["ALTER TABLE ", "UPDATE "],
+                    _ => &["CREATE ", "INSERT INTO "],
                 };
                 assert!(verbs.iter().any(|v| s.starts_with(v)), "{}: {s}", DB::STORE);
                 assert!(s.contains("app_"), "{}: {s}", DB::STORE);

@@ -49,6 +49,7 @@ impl Dialect for MySql {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("migrations/mysql/0001_initial.sql")),
         (2, include_str!("migrations/mysql/0002_rotation_v2.sql")),
+        (3, include_str!("migrations/mysql/0003_revocation_log.sql")),
     ];
     const SCHEMA: &'static str = include_str!("migrations/mysql/schema.sql");
     const QUOTE: char = '`';
@@ -82,6 +83,7 @@ impl Dialect for MySql {
             purge_cutoffs: format!("DELETE FROM {c} WHERE {} LIMIT ?", cutoff_purgeable(c, s)),
             user_id: |column| format!("CONVERT({column} USING utf8mb4)"),
             numbered: false,
+            notify: None,
         };
         Statements::new(n, purge_batch, differing)
     }

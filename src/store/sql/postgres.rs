@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::SqlStr;
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgQueryResult, Postgres};
 
 use super::dialect::Dialect;
 use super::driver::{RowsAffected, trusted};
@@ -50,6 +50,10 @@ impl Dialect for Postgres {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("migrations/postgres/0001_initial.sql")),
         (2, include_str!("migrations/postgres/0002_rotation_v2.sql")),
+        (
+            3,
+            include_str!("migrations/postgres/0003_revocation_log.sql"),
+        ),
     ];
     const SCHEMA: &'static str = include_str!("migrations/postgres/schema.sql");
     const QUOTE: char = '"';
@@ -79,6 +83,7 @@ impl Dialect for Postgres {
             purge_cutoffs: purge_cutoffs_by_subquery(c, s),
             user_id: str::to_owned,
             numbered: true,
+            notify: Some("SELECT pg_notify(?, '')"),
         };
         Statements::new(n, purge_batch, differing)
     }
@@ -104,6 +109,46 @@ impl Dialect for Postgres {
         match active {
             Some(a) => format!("SELECT (CAST({a} AS INTEGER) <> 0) FROM {table} WHERE {id} = $1"),
             None => format!("SELECT 1 FROM {table} WHERE {id} = $1"),
+        }
+    }
+
+    /// `LISTEN` on the store's channel, on a connection of its own (made on
+    /// first use, again after it was lost): the revoking transaction's
+    /// `NOTIFY` wakes the reader at its commit.
+    #[allow(clippy::manual_async_fn)] // the trait's `Send` bound, spelled out
+    fn wait_for_revocations(
+        store: &SqlStore<Self>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let mut slot = store.log_waiter.lock().await;
+            if slot.is_none() {
+                let mut listener = PgListener::connect_with(store.pool())
+                    .await
+                    .map_err(|e| StoreError::with_source("LISTEN: cannot connect", e))?;
+                listener
+                    .listen(&store.revocation_channel())
+                    .await
+                    .map_err(|e| StoreError::with_source("LISTEN failed", e))?;
+                *slot = Some(Box::new(listener));
+            }
+            let Some(listener) = slot.as_mut().and_then(|b| b.downcast_mut::<PgListener>()) else {
+                *slot = None;
+                return Ok(());
+            };
+            match tokio::time::timeout(timeout, listener.try_recv()).await {
+                Err(_) | Ok(Ok(Some(_))) => Ok(()),
+                // The connection was lost: a new one next time; the caller
+                // reads the log now, so nothing pushed meanwhile is missed.
+                Ok(Ok(None)) => {
+                    *slot = None;
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    *slot = None;
+                    Err(StoreError::with_source("LISTEN connection failed", e))
+                }
+            }
         }
     }
 

@@ -46,6 +46,7 @@ impl Dialect for Sqlite {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("migrations/sqlite/0001_initial.sql")),
         (2, include_str!("migrations/sqlite/0002_rotation_v2.sql")),
+        (3, include_str!("migrations/sqlite/0003_revocation_log.sql")),
     ];
     const SCHEMA: &'static str = include_str!("migrations/sqlite/schema.sql");
     const QUOTE: char = '"';
@@ -70,6 +71,7 @@ impl Dialect for Sqlite {
             purge_cutoffs: purge_cutoffs_by_subquery(c, s),
             user_id: str::to_owned,
             numbered: false,
+            notify: None,
         };
         Statements::new(n, purge_batch, differing)
     }

@@ -24,6 +24,7 @@ pub struct Quoted {
     pub(crate) tokens: String,
     pub(crate) cutoffs: String,
     pub(crate) versions: String,
+    pub(crate) revocations: String,
 }
 
 impl Quoted {
@@ -35,6 +36,7 @@ impl Quoted {
             tokens: DB::quote(&names.refresh_tokens),
             cutoffs: DB::quote(&names.user_cutoffs),
             versions: DB::quote(&names.schema_versions),
+            revocations: DB::quote(&names.revocations),
         }
     }
 }
@@ -104,6 +106,20 @@ pub struct Statements {
     pub(crate) table_exists: SqlStr,
     /// version, applied_at
     pub(crate) record_version: SqlStr,
+    /// session_id: logs the session's revocation, with its expiry.
+    pub(crate) log_session: SqlStr,
+    /// user_id -> the latest expiry of the user's sessions (NULL: none).
+    pub(crate) sessions_end: SqlStr,
+    /// user_id, cutoff, expires_at: logs a revoke-all.
+    pub(crate) log_user: SqlStr,
+    /// seq, limit -> seq, session_id, user_id, cutoff, expires_at: the log
+    /// after `seq`, in order.
+    pub(crate) revocations_after: SqlStr,
+    /// now: removes the log entries that stopped mattering, but never the
+    /// newest (the sequence must not go back where a database would reuse it).
+    pub(crate) purge_revocations: SqlStr,
+    /// channel: wakes the log's readers at commit (PostgreSQL's `NOTIFY`).
+    pub(crate) notify: Option<SqlStr>,
 }
 
 /// What each database writes its own way: its locks, the cutoff's lock and
@@ -133,13 +149,21 @@ pub(crate) struct Differing {
     /// Whether placeholders are numbered (`$1`, `$2`, ...: PostgreSQL)
     /// rather than `?`.
     pub(crate) numbered: bool,
+    /// The statement that wakes the log's readers, if the database can.
+    pub(crate) notify: Option<&'static str>,
 }
 
 impl Statements {
     /// A database's statements: the text every database shares word for word
     /// (the table names quoted each database's way), and its `own`.
     pub(crate) fn new(n: &Quoted, purge_batch: u32, own: Differing) -> Self {
-        let (s, t, c, v) = (&n.sessions, &n.tokens, &n.cutoffs, &n.versions);
+        let (s, t, c, v, r) = (
+            &n.sessions,
+            &n.tokens,
+            &n.cutoffs,
+            &n.versions,
+            &n.revocations,
+        );
         let sql = |text: String| trusted(if own.numbered { numbered(&text) } else { text });
         let ids = vec!["?"; purge_batch as usize].join(", ");
         let owner = (own.user_id)("s.user_id");
@@ -208,6 +232,25 @@ impl Statements {
             record_version: sql(format!(
                 "INSERT INTO {v} (version, applied_at) VALUES (?, ?)"
             )),
+            log_session: sql(format!(
+                "INSERT INTO {r} (session_id, expires_at) \
+                 SELECT session_id, expires_at FROM {s} WHERE session_id = ?"
+            )),
+            sessions_end: sql(format!("SELECT MAX(expires_at) FROM {s} WHERE user_id = ?")),
+            log_user: sql(format!(
+                "INSERT INTO {r} (user_id, cutoff, expires_at) VALUES (?, ?, ?)"
+            )),
+            revocations_after: sql(format!(
+                "SELECT seq, session_id, {}, cutoff, expires_at FROM {r} \
+                 WHERE seq > ? ORDER BY seq LIMIT ?",
+                (own.user_id)("user_id")
+            )),
+            // A derived table: MySQL reads no table it deletes from otherwise.
+            purge_revocations: sql(format!(
+                "DELETE FROM {r} WHERE expires_at <= ? \
+                 AND seq < (SELECT m FROM (SELECT MAX(seq) AS m FROM {r}) newest)"
+            )),
+            notify: own.notify.map(|text| sql(text.to_owned())),
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct SqlStore<DB: SqlDatabase> {
     /// How a transaction opens and commits on this database, with its bounds:
     /// written on the first connection (the server is asked its kind).
     pub(super) tx_sql: OnceCell<TxSql>,
+    /// A database's own way to wait for the revocation log (PostgreSQL's
+    /// `LISTEN` connection), made on first use.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(super) log_waiter: tokio::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 impl<DB: SqlDatabase> fmt::Debug for SqlStore<DB> {
@@ -111,6 +115,7 @@ impl<DB: SqlDatabase> SqlStore<DB> {
             options,
             writers: Mutex::new(()),
             tx_sql: OnceCell::new(),
+            log_waiter: tokio::sync::Mutex::new(None),
         }
     }
 

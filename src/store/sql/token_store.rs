@@ -92,6 +92,7 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
                 .execute(DB::conn(&mut tx))
                 .await?
                 .rows_affected();
+            self.log_user(&mut tx, user_id, now_ms).await?;
             self.commit(tx).await?;
             Ok(n)
         })
@@ -161,6 +162,7 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
         let in_sessions = self.purge_sessions(now).await?;
         let tokens = self.purge_tokens(now).await?;
         self.purge_cutoffs().await?;
+        self.purge_revocations(now).await?;
         Ok(in_sessions + tokens)
     }
 }
@@ -349,12 +351,16 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         session_id: Uuid,
         now: u64,
     ) -> Result<u64, sqlx::Error> {
-        Ok(query::<DB>(&self.sql.revoke_session)
+        let revoked = query::<DB>(&self.sql.revoke_session)
             .arg(to_db(now))
             .arg(session_id)
             .execute(DB::conn(conn))
             .await?
-            .rows_affected())
+            .rows_affected();
+        if revoked > 0 {
+            self.log_session(conn, session_id).await?;
+        }
+        Ok(revoked)
     }
 }
 

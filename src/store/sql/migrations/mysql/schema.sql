@@ -46,3 +46,12 @@ CREATE TABLE IF NOT EXISTS `{p}user_cutoffs` (
     user_id VARBINARY(1020) NOT NULL PRIMARY KEY,
     cutoff BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- the revocation log the instances' revocation views follow
+CREATE TABLE IF NOT EXISTS `{p}revocations` (
+    seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    session_id BINARY(16) NULL,
+    user_id VARBINARY(1020) NULL,
+    cutoff BIGINT NULL,
+    expires_at BIGINT NOT NULL,
+    KEY `{p}rev_exp_ix` (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -45,3 +45,12 @@ CREATE TABLE IF NOT EXISTS "{p}user_cutoffs" (
     user_id VARCHAR(255) PRIMARY KEY,
     cutoff BIGINT NOT NULL
 );
+-- the revocation log the instances' revocation views follow
+CREATE TABLE IF NOT EXISTS "{p}revocations" (
+    seq BIGSERIAL PRIMARY KEY,
+    session_id UUID,
+    user_id VARCHAR(255),
+    cutoff BIGINT,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "{p}rev_exp_ix" ON "{p}revocations" (expires_at);

@@ -46,3 +46,12 @@ CREATE TABLE IF NOT EXISTS "{p}user_cutoffs" (
     user_id VARCHAR(255) PRIMARY KEY NOT NULL,
     cutoff INTEGER NOT NULL
 );
+-- the revocation log the instances' revocation views follow
+CREATE TABLE IF NOT EXISTS "{p}revocations" (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id BLOB,
+    user_id VARCHAR(255),
+    cutoff INTEGER,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "{p}rev_exp_ix" ON "{p}revocations" (expires_at);
