@@ -20,6 +20,10 @@ const PAGE: usize = 1000;
 /// How often expired entries are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
+/// The widest gap waited for: past it, the log's sequence is taken as sparse
+/// (a jumped sequence) and the reader moves on.
+const MAX_GAP: u64 = 10_000;
+
 /// Where the reader is in the log: everything at or below `low` applied;
 /// above it, the entries seen and the gaps being waited for.
 #[derive(Default)]
@@ -28,6 +32,8 @@ struct Position {
     seen: BTreeSet<u64>,
     gaps: BTreeMap<u64, Instant>,
     loaded: bool,
+    /// The log's entries appear in sequence order: nothing to wait for.
+    ordered: bool,
 }
 
 impl Position {
@@ -44,8 +50,18 @@ impl Position {
             }
             self.loaded = true;
         }
+        if self.ordered {
+            self.low = seqs.last().copied().unwrap_or(self.low).max(self.low);
+            return;
+        }
         self.seen.extend(seqs);
         let top = self.seen.last().copied().unwrap_or(self.low);
+        if top - self.low > MAX_GAP {
+            self.low = top;
+            self.seen.clear();
+            self.gaps.clear();
+            return;
+        }
         for s in self.low + 1..top {
             if !self.seen.contains(&s) {
                 self.gaps.entry(s).or_insert(now);
@@ -76,7 +92,10 @@ pub(super) fn spawn(view: Weak<Shared>, log: Arc<dyn RevocationLog>) {
 }
 
 async fn follow(view: Weak<Shared>, log: Arc<dyn RevocationLog>) {
-    let mut pos = Position::default();
+    let mut pos = Position {
+        ordered: log.ordered_at_commit(),
+        ..Position::default()
+    };
     let mut swept = Instant::now();
     let mut failures = 0u32;
     loop {
@@ -143,5 +162,25 @@ mod tests {
         assert_eq!(p.low, 11);
         p.advance([13], t0 + Duration::from_secs(14));
         assert_eq!(p.low, 13, "12 rolled back: skipped after the wait");
+        p.advance([13 + MAX_GAP + 5], t0 + Duration::from_secs(15));
+        assert_eq!(
+            p.low,
+            13 + MAX_GAP + 5,
+            "a jumped sequence is not waited for"
+        );
+    }
+
+    #[test]
+    fn an_ordered_log_has_no_gaps_to_wait_for() {
+        let mut p = Position {
+            ordered: true,
+            ..Position::default()
+        };
+        p.advance(
+            [1_796_457_179_356_000_000, 1_796_457_179_359_000_000],
+            Instant::now(),
+        );
+        assert_eq!(p.low, 1_796_457_179_359_000_000);
+        assert!(p.gaps.is_empty() && p.seen.is_empty());
     }
 }

@@ -77,6 +77,15 @@ pub trait RevocationLog: std::fmt::Debug + Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Revocation>, StoreError>;
 
+    /// Whether entries become visible in sequence order: none can appear
+    /// later below one already read (one writer at a time, or a sequence
+    /// assigned inside the atomic step: memory, Redis streams, SQLite). When
+    /// `false` (a database sequence taken before commit: PostgreSQL, MySQL),
+    /// readers wait for a gap below the newest entry to fill, for a while.
+    fn ordered_at_commit(&self) -> bool {
+        false
+    }
+
     /// Returns when an entry after `seq` may have been appended, or after
     /// `timeout`, whichever comes first. A store that can push (PostgreSQL's
     /// `LISTEN`, Redis's blocking stream reads, memory) wakes the reader at

@@ -313,6 +313,10 @@ impl TokenStore for MemoryStore {
 
 #[async_trait]
 impl RevocationLog for MemoryStore {
+    fn ordered_at_commit(&self) -> bool {
+        true
+    }
+
     async fn revocations_after(
         &self,
         seq: u64,

@@ -150,13 +150,13 @@ impl RedisStoreBuilder {
     pub async fn build(mut self) -> Result<RedisStore, StoreError> {
         let keys = self.keys()?;
         let store = match self.take_source()? {
-            Source::Manager(m) => self.finish(keys, m, None),
+            Source::Manager(m) => self.finish(keys, m, None, None),
             Source::Url(url) => {
                 let (client, config) = self.client(&url)?;
-                let con = ConnectionManager::new_with_config(client, config)
+                let con = ConnectionManager::new_with_config(client.clone(), config)
                     .await
                     .map_err(redis_err)?;
-                self.finish(keys, con, Some(&url))
+                self.finish(keys, con, Some(&url), Some(client))
             }
         };
         store.load_scripts().await?;
@@ -169,12 +169,12 @@ impl RedisStoreBuilder {
     pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
         let keys = self.keys()?;
         match self.take_source()? {
-            Source::Manager(m) => Ok(self.finish(keys, m, None)),
+            Source::Manager(m) => Ok(self.finish(keys, m, None, None)),
             Source::Url(url) => {
                 let (client, config) = self.client(&url)?;
-                let con =
-                    ConnectionManager::new_lazy_with_config(client, config).map_err(redis_err)?;
-                Ok(self.finish(keys, con, Some(&url)))
+                let con = ConnectionManager::new_lazy_with_config(client.clone(), config)
+                    .map_err(redis_err)?;
+                Ok(self.finish(keys, con, Some(&url), Some(client)))
             }
         }
     }
@@ -208,9 +208,22 @@ impl RedisStoreBuilder {
     }
 
     /// The store; only the redacted URL is kept, for `Debug`.
-    fn finish(self, keys: Keys, con: ConnectionManager, url: Option<&str>) -> RedisStore {
+    fn finish(
+        self,
+        keys: Keys,
+        con: ConnectionManager,
+        url: Option<&str>,
+        client: Option<Client>,
+    ) -> RedisStore {
         let timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
-        RedisStore::new(con, keys, url.map(redact_url), self.max_attempts, timeout)
+        RedisStore::new(
+            con,
+            keys,
+            url.map(redact_url),
+            self.max_attempts,
+            timeout,
+            client,
+        )
     }
 }
 

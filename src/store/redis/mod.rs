@@ -10,6 +10,7 @@
 //! | `P:s:{session}` | hash | the session: user, revoked flag, absolute expiry, live token, its parent and its expiry, a `v` version counter, label, times (creation also in milliseconds), and one `t:{jti}` field per refresh token (its expiry, and when it was used) |
 //! | `P:u:{user}` | set | the user's session ids |
 //! | `P:cut:{user}` | string | the user's revoke-all cutoff, in milliseconds: sessions created before it are revoked |
+//! | `P:rev` | stream | the revocation log: one entry per revoked session (`s`, its expiry `e`) or revoke-all (`u`, cutoff `c`, `e`), appended by the revoke scripts; what [`RevocationView`](crate::RevocationView)s follow |
 //!
 //! No token text is stored. Every session key expires (`EXPIREAT`) at the
 //! session's absolute expiry plus [`EXPIRY_MARGIN_SECS`], so Redis purges itself;
@@ -71,6 +72,7 @@ use ::redis::RedisError;
 use crate::error::StoreError;
 
 mod builder;
+mod log;
 mod purge;
 mod records;
 mod rotate;

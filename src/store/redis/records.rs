@@ -68,6 +68,11 @@ impl Keys {
         format!("{}:cut:{user}", self.prefix)
     }
 
+    /// The revocation log: a stream, one entry per revocation.
+    pub(super) fn revocations(&self) -> String {
+        format!("{}:rev", self.prefix)
+    }
+
     /// The `SCAN` pattern of the cutoff keys. It matches more: see
     /// [`Keys::user_of_cutoff`].
     pub(super) fn cutoff_pattern(&self) -> String {

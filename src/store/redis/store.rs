@@ -40,6 +40,11 @@ pub struct RedisStore {
     /// How long each request waits for Redis's answer.
     response_timeout: Duration,
     pub(super) scripts: Scripts,
+    /// The client, when the store opened its own connection: revocation
+    /// views read the log on a connection of their own from it.
+    pub(super) client: Option<::redis::Client>,
+    /// That connection, made on first use.
+    pub(super) log_reader: tokio::sync::Mutex<Option<::redis::aio::MultiplexedConnection>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -61,6 +66,7 @@ impl RedisStore {
         redacted_url: Option<String>,
         max_attempts: u32,
         response_timeout: Duration,
+        client: Option<::redis::Client>,
     ) -> Self {
         RedisStore {
             con,
@@ -69,6 +75,8 @@ impl RedisStore {
             max_attempts,
             response_timeout,
             scripts: Scripts::new(),
+            client,
+            log_reader: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -162,11 +170,16 @@ impl RedisStore {
     ) -> Result<u64, StoreError> {
         let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
         invocation.key(user_key);
+        invocation.key(self.keys.revocations());
         for id in ids {
             invocation.key(self.keys.session(*id));
         }
         let now = now_ms / 1000;
-        invocation.arg(now_ms).arg(now).arg(expire_at(now));
+        invocation
+            .arg(now_ms)
+            .arg(now)
+            .arg(expire_at(now))
+            .arg(user_id);
         let n: i64 = self.call(invocation.invoke_async(con)).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -183,6 +196,7 @@ impl RedisStore {
         now: u64,
     ) -> Result<i64, StoreError> {
         let mut invocation = self.scripts.revoke.key(key);
+        invocation.key(self.keys.revocations());
         let (version, cutoff) = match at {
             Some((cutoff_key, version, cutoff)) => {
                 invocation.key(cutoff_key);
@@ -319,6 +333,8 @@ impl TokenStore for RedisStore {
     /// count covers only what this call removed, not what Redis expired on
     /// its own.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
-        self.purge(now).await
+        let removed = self.purge(now).await?;
+        self.purge_revocations(now).await?;
+        Ok(removed)
     }
 }

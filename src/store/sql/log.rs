@@ -97,6 +97,12 @@ impl<DB: SqlDatabase> SqlStore<DB> {
 
 #[async_trait]
 impl<DB: SqlDatabase> RevocationLog for SqlStore<DB> {
+    /// SQLite has one writer at a time; a server's sequence is taken before
+    /// its transaction commits.
+    fn ordered_at_commit(&self) -> bool {
+        DB::ONE_WRITER
+    }
+
     async fn revocations_after(
         &self,
         seq: u64,

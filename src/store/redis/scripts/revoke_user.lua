@@ -3,7 +3,10 @@
 -- is created or rotated, and its tokens are refused by the revocation check.
 -- The cutoff key lives at least as long as the user's session set (which lives
 -- as long as the user's longest session), so it outlives every token it covers.
--- KEYS: cutoff, user set, sessions... ARGV: now (ms), now (s), minimum EXPIREAT.
+-- The revoke-all is appended to the revocation log (a stream) in the same
+-- step, relevant as long as the cutoff key lives.
+-- KEYS: cutoff, user set, revocation log, sessions... ARGV: now (ms), now (s),
+-- minimum EXPIREAT, the user id.
 -- Returns how many sessions were not revoked before.
 local now = tonumber(ARGV[1])
 local at = tonumber(ARGV[3])
@@ -17,7 +20,8 @@ if now > old then old = now end
 redis.call('SET', KEYS[1], string.format('%d', old))
 redis.call('EXPIREAT', KEYS[1], at)
 local n = 0
-for i = 3, #KEYS do
+redis.call('XADD', KEYS[3], '*', 'u', ARGV[4], 'c', string.format('%d', old), 'e', string.format('%d', at))
+for i = 4, #KEYS do
   local rev = redis.call('HGET', KEYS[i], 'rev')
   if rev and rev ~= '1' then
     redis.call('HSET', KEYS[i], 'rev', '1', 'rat', ARGV[2])

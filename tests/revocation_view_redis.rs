@@ -1,0 +1,85 @@
+//! The revocation view on the Redis store's log (a stream): two instances
+//! (each its own connection), 100 logouts on A refused by B's view at once
+//! (a blocking read on a connection of the view's own: p99 under 100 ms with a
+//! 1 s poll), a revoke-all, a restart that loads the log, and the purge that
+//! drops expired entries but never the newest.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tower_jwt_auth::conformance::sessions_for;
+use tower_jwt_auth::{
+    NoCustomClaims, RedisStore, RevocationLog, RevocationView, TokenStore, ViewAnswer,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_pushes_logouts_to_other_instances() {
+    let url = common::service_url(common::REDIS_URL.0, common::REDIS_URL.1);
+    let prefix = common::unique_name("view");
+    let store = || {
+        RedisStore::builder()
+            .url(url.clone())
+            .key_prefix(prefix.clone())
+            .build()
+    };
+    let (a, b) = match (store().await, store().await) {
+        (Ok(a), Ok(b)) => (Arc::new(a), Arc::new(b)),
+        (Err(e), _) | (_, Err(e)) => return common::unavailable("Redis", e).unwrap_or(()),
+    };
+    let (sessions, _, id) = sessions_for(a.clone());
+    let view = RevocationView::builder(b.clone())
+        .poll_interval(Duration::from_secs(1))
+        .start();
+    view.ready(Duration::from_secs(5)).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..100 {
+        let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+        assert_eq!(
+            view.check(pair.session_id, &id.to_string(), 0),
+            ViewAnswer::NotRevoked
+        );
+        sessions.logout(&pair.refresh).await.unwrap();
+        let start = Instant::now();
+        while view.check(pair.session_id, &id.to_string(), 0) != ViewAnswer::Revoked {
+            assert!(start.elapsed() < Duration::from_secs(5), "not propagated");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        times.push(start.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "Redis: propagation of 100 logouts: median {:?}, p99 {:?}, max {:?} (poll interval 1 s)",
+        times[50], times[98], times[99]
+    );
+    assert!(
+        times[98] < Duration::from_millis(100),
+        "p99 {:?}",
+        times[98]
+    );
+
+    // A revoke-all on A.
+    let older = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    sessions.revoke_user(&id).await.unwrap();
+    let start = Instant::now();
+    while view.check(older.session_id, &id.to_string(), 0) != ViewAnswer::Revoked {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "revoke-all not propagated"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // A restarted instance loads it all.
+    let restarted = RevocationView::builder(b.clone()).start();
+    restarted.ready(Duration::from_secs(5)).await.unwrap();
+    assert!(restarted.revoked_sessions() >= 100);
+    assert_eq!(restarted.users_with_cutoff(), 1);
+
+    // Past every expiry, the purge empties the log but for its newest entry.
+    let far = sessions.jwt().clock().now_secs() + 400 * 86_400;
+    a.purge_expired(far).await.unwrap();
+    let left = b.revocations_after(0, 1000).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
