@@ -1543,9 +1543,11 @@ async fn metrics_route_counts_validations_and_rotations() {
     );
     assert!(value(r#"tower_jwt_auth_store_call_seconds_count{op="rotate"}"#) >= 2.0);
     assert!(
-        text.contains(r#"tower_jwt_auth_store_call_seconds_bucket{op="is_revoked",le="#),
+        text.contains(r#"tower_jwt_auth_store_call_seconds_bucket{op="rotate",le="#),
         "store latency is a histogram: {text}"
     );
+    // The revocation view answered the revocation checks: no store call.
+    assert!(value(r#"tower_jwt_auth_revocation_checks_total{source="view"}"#) >= 3.0);
     // No token text, ever.
     assert!(!text.contains(&login.token("access")[..20]));
 

@@ -52,8 +52,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_jwt_auth::events::{EventKind, SessionEvent};
 use tower_jwt_auth::{
-    Jwt, MemoryStore, MySqlStore, PgStore, PurgeTask, RedisStore, Sessions, SqlStoreOptions,
-    SqliteStore, StoreError, TokenStore,
+    Jwt, MemoryStore, MySqlStore, PgStore, PurgeTask, RedisStore, RevocationLog, RevocationView,
+    Sessions, SqlStoreOptions, SqliteStore, StoreError, TokenStore, UserCache,
 };
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -70,6 +70,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// How often expired sessions and tokens are purged from the store.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How long `/api/me/` remembers a user (a deactivation made in the database
+/// is seen within this; a revoke-all at once).
+const USER_CACHE_TTL: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     tune_malloc();
@@ -173,8 +176,18 @@ async fn run(config: Config) -> Result<(), Fatal> {
         .build()
         .map_err(|e| ConfigError(format!("token configuration: {e}")))?;
 
-    let (store, users) = open_storage(&config).await?;
+    let (backend, users) = open_storage(&config).await?;
+    let store: Arc<dyn TokenStore> = backend.clone();
+    // Logouts refused on every instance without a store call per request:
+    // the view follows the store's revocation log, and a revoke-all drops the
+    // user from the user cache.
+    let user_cache = UserCache::new(Arc::new(users.clone()), USER_CACHE_TTL);
+    let forget = user_cache.clone();
+    let view = RevocationView::builder(backend)
+        .on_user_revoked(move |user| forget.invalidate_value(user))
+        .start();
     let sessions = Sessions::new(jwt, store.clone(), Arc::new(users.clone()))
+        .with_revocation_view(view.clone())
         .with_reuse_grace(config.reuse_grace)
         .map_err(|e| ConfigError(format!("REUSE_GRACE_SECS: {e}")))?
         .with_events(on_session_event);
@@ -196,6 +209,8 @@ async fn run(config: Config) -> Result<(), Fatal> {
             sessions,
             users,
             passwords,
+            view,
+            user_cache,
         },
         cookie,
         outside_routes,
@@ -247,7 +262,11 @@ fn on_session_event(event: &SessionEvent) {
 
 /// The token store and the users table, in the configured database (sessions in
 /// Redis instead when `REDIS_URL` is set). Tables are created or migrated here.
-async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), ConfigError> {
+/// A token store that also keeps a revocation log: every store here does.
+trait Backend: TokenStore + RevocationLog {}
+impl<T: TokenStore + RevocationLog> Backend for T {}
+
+async fn open_storage(config: &Config) -> Result<(Arc<dyn Backend>, Users), ConfigError> {
     let prefix = &config.table_prefix;
     let options = SqlStoreOptions::new().table_prefix(format!("{prefix}jwt_auth_"));
     let where_ = config.database.display();
@@ -271,7 +290,7 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), C
     };
     let tokens_in_sql = config.redis_url.is_none();
 
-    let (sql_store, users): (Option<Arc<dyn TokenStore>>, Users) = match &config.database {
+    let (sql_store, users): (Option<Arc<dyn Backend>>, Users) = match &config.database {
         Database::Memory => (Some(Arc::new(MemoryStore::new())), Users::memory()),
         Database::Sqlite(url) => {
             let store = SqliteStore::connect_with(url, options)
@@ -325,7 +344,7 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn TokenStore>, Users), C
                         store_chain(&e)
                     ))
                 })?;
-            Arc::new(redis)
+            Arc::new(redis) as Arc<dyn Backend>
         }
     };
     Ok((store, users))

@@ -20,8 +20,11 @@
 //! Bodies are JSON, or HTML-form fields as DRF also takes them (see
 //! [`form_as_json`]). The token routes are the crate's [`SessionEndpoint`] services;
 //! `/api/me/` and `/api/sessions/` sit behind [`JwtAuthLayer`] with the revocation
-//! check on (a logged-out session's access token is refused at once) and the
-//! user resolved by its UUID (a deactivated user is refused at once too).
+//! check answered by a [`RevocationView`] (a logged-out session's access token
+//! is refused at once here, and on other instances as soon as the store's log
+//! reaches them; the store is asked when the view cannot tell) and the user
+//! resolved by its UUID through a 5-second [`UserCache`] (a deactivated user is
+//! refused within 5 s; a revoke-all drops the user from the cache at once).
 //!
 //! The session list is the caller's own live sessions, newest first, times in
 //! seconds since the Unix epoch, `label` the login's `User-Agent` (its first 200
@@ -30,6 +33,7 @@
 //! are refused at once. Only the caller's own sessions can be revoked: another
 //! user's session id, an unknown one and a malformed one are all the same 404.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -46,8 +50,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_jwt_auth::axum::{Authenticated, CurrentUser};
 use tower_jwt_auth::{
-    AuthError, JwksEndpoint, JwtAuthLayer, NoCustomClaims, RefreshCookie, SessionEndpoint,
-    Sessions, TokenError,
+    AuthError, JwksEndpoint, JwtAuthLayer, NoCustomClaims, RefreshCookie, RevocationView,
+    SessionEndpoint, Sessions, TokenError, UserCache,
 };
 use tracing::Level;
 use uuid::Uuid;
@@ -73,6 +77,10 @@ pub struct AppState {
     pub users: Users,
     /// Password hashing.
     pub passwords: Passwords,
+    /// The revocation view: revocation checks without a store call.
+    pub view: RevocationView,
+    /// `/api/me/`'s users, remembered for a few seconds.
+    pub user_cache: UserCache<Users>,
 }
 
 /// The whole application: routes (and, outside the form-to-JSON rewrite, the
@@ -80,9 +88,12 @@ pub struct AppState {
 /// panics caught, JSON errors, a timeout and a body limit around every route.
 pub fn app(state: AppState, cookie: RefreshCookie, outside: Router) -> Router {
     let sessions = state.sessions.clone();
+    // The view answers revocation checks in memory (the store when the view
+    // cannot tell); users come from a short-lived cache.
     let me_auth = JwtAuthLayer::new(sessions.jwt().clone())
+        .revocation_view(state.view.clone())
         .revocation_check(sessions.store().clone())
-        .resolve_user(sessions.users().clone());
+        .resolve_user(Arc::new(state.user_cache.clone()));
     let endpoint = |e: SessionEndpoint<Users, NoCustomClaims>| e.body_limit(BODY_LIMIT);
 
     let routes = Router::new()

@@ -64,9 +64,34 @@ pub struct RevocationView {
     pub(super) shared: Arc<Shared>,
 }
 
+/// Hashes a session id by its own bits. Session ids are made by the store
+/// (UUIDv7: 74 random bits) and reach the view only from signed tokens and
+/// the store's log, so no client can pick colliding ones: SipHash's defence
+/// against chosen keys is not needed, and its cost is most of a lookup.
+#[derive(Default, Clone, Copy)]
+pub(super) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+}
+
+type Ids = DashMap<Uuid, u64, std::hash::BuildHasherDefault<IdHasher>>;
+
 pub(super) struct Shared {
     /// Revoked session -> its expiry (seconds).
-    pub(super) sessions: DashMap<Uuid, u64>,
+    pub(super) sessions: Ids,
+    /// Whether any user has a cutoff (most requests then skip that lookup).
+    pub(super) any_cutoff: std::sync::atomic::AtomicBool,
     /// User id -> (cutoff in ms, when the entry stops mattering).
     pub(super) users: DashMap<String, (u64, u64)>,
     /// The view is trustworthy until this instant (ms since `epoch`; 0: never read).
@@ -147,7 +172,8 @@ impl RevocationViewBuilder {
     pub fn start(self) -> RevocationView {
         let max_lag = self.max_lag.max(self.poll_interval * 2);
         let shared = Arc::new(Shared {
-            sessions: DashMap::new(),
+            sessions: Ids::default(),
+            any_cutoff: std::sync::atomic::AtomicBool::new(false),
             users: DashMap::new(),
             fresh_until: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -185,7 +211,12 @@ impl RevocationView {
         if s.sessions.contains_key(&session_id) {
             return ViewAnswer::Revoked;
         }
-        if let Some(entry) = s.users.get(user_id) {
+        if let Some(entry) = s
+            .any_cutoff
+            .load(Ordering::Acquire)
+            .then(|| s.users.get(user_id))
+            .flatten()
+        {
             let cutoff_s = entry.0 / 1000;
             if issued_at < cutoff_s {
                 return ViewAnswer::Revoked;
@@ -213,6 +244,12 @@ impl RevocationView {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Ok(())
+    }
+
+    /// Applies a revocation this instance has just committed, before the
+    /// store's log brings it (see `Sessions::with_revocation_view`).
+    pub(crate) fn note(&self, revoked: Revoked) {
+        self.shared.apply(&Revocation::new(0, revoked));
     }
 
     /// Revoked sessions held now.
@@ -265,6 +302,7 @@ impl Shared {
                 expires_at,
             } => {
                 let mut slot = self.users.entry(user_id.clone()).or_insert((0, 0));
+                self.any_cutoff.store(true, Ordering::Release);
                 let newer = *cutoff_ms > slot.0;
                 slot.0 = slot.0.max(*cutoff_ms);
                 slot.1 = slot.1.max(*expires_at);

@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::error::ConfigError;
 use crate::events::{Dispatcher, EventKind, SessionEvent, SessionEvents};
 use crate::jwt::{Jwt, NoCustomClaims};
+use crate::revocations::RevocationView;
 use crate::store::TokenStore;
 use crate::user::UserResolver;
 
@@ -83,6 +84,9 @@ pub struct Sessions<R: UserResolver, C = NoCustomClaims> {
     pub(crate) events: Option<Arc<Dispatcher>>,
     pub(crate) claims_refresh: Option<Arc<ClaimsFn<R::User, C>>>,
     pub(crate) sliding: Option<SlidingTokens>,
+    /// This instance's revocation view, told of each revocation made here at
+    /// once (the store's log reaches the other instances).
+    pub(crate) view: Option<RevocationView>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -96,6 +100,7 @@ impl<R: UserResolver, C> Clone for Sessions<R, C> {
             events: self.events.clone(),
             claims_refresh: self.claims_refresh.clone(),
             sliding: self.sliding,
+            view: self.view.clone(),
             _claims: PhantomData,
         }
     }
@@ -125,6 +130,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             events: None,
             claims_refresh: None,
             sliding: None,
+            view: None,
             _claims: PhantomData,
         }
     }
@@ -245,6 +251,46 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     /// The user resolver.
     pub fn users(&self) -> &Arc<R> {
         &self.users
+    }
+
+    /// Tells this instance's revocation view of each revocation made through
+    /// these sessions, as soon as the store has committed it: a logout here
+    /// is refused here at once, before the view reads the store's log (which
+    /// carries it to the other instances).
+    pub fn with_revocation_view(mut self, view: RevocationView) -> Self {
+        self.view = Some(view);
+        self
+    }
+
+    /// A committed revocation of `session_id`, told to the local view.
+    pub(crate) fn note_session(&self, session_id: Uuid) {
+        if let Some(view) = &self.view {
+            let until = self
+                .now()
+                .saturating_add(self.jwt.session_max_age().as_secs());
+            view.note(crate::store::Revoked::Session {
+                session_id,
+                expires_at: until,
+            });
+        }
+    }
+
+    /// A committed revoke-all of `user_id` at `cutoff_ms`, told to the local view.
+    pub(crate) fn note_user(&self, user_id: &str, cutoff_ms: u64) {
+        if let Some(view) = &self.view {
+            let until = crate::store::state::cutoff_relevant_until(
+                cutoff_ms,
+                Some(
+                    self.now()
+                        .saturating_add(self.jwt.session_max_age().as_secs()),
+                ),
+            );
+            view.note(crate::store::Revoked::User {
+                user_id: user_id.to_owned(),
+                cutoff_ms,
+                expires_at: until,
+            });
+        }
     }
 
     /// Reports an event the store has committed: `tracing` at its level, then the

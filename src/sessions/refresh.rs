@@ -188,6 +188,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     fn refused(&self, outcome: RotateOutcome, user_id: &str, session_id: Uuid) -> Failed {
         match outcome {
             RotateOutcome::ReuseDetected => {
+                self.note_session(session_id);
                 self.emit(EventKind::ReuseDetected, user_id, Some(session_id));
                 Failed::new(Rotation::ReuseDetected, TokenError::Reused)
             }
@@ -223,6 +224,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
             self.store.revoke_session(session_id, self.now()),
         )
         .await?;
+        self.note_session(session_id);
         self.emit(EventKind::UserRefused { reason }, user_id, Some(session_id));
         Ok(())
     }

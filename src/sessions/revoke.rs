@@ -35,6 +35,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
         )
         .await?;
         if revoked {
+            self.note_session(session_id);
             self.emit(EventKind::SessionRevoked, user_id, Some(session_id));
         }
         Ok(revoked)
@@ -53,12 +54,14 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     }
 
     async fn revoke_every(&self, user_id: &str) -> Result<u64, StoreError> {
+        let cutoff_ms = self.jwt.clock().now_millis();
         let n = metrics::timed(
             StoreOp::RevokeUser,
-            self.store
-                .revoke_user(user_id, self.jwt.clock().now_millis()),
+            self.store.revoke_user(user_id, cutoff_ms),
         )
         .await?;
+        // The store keeps the later of this and an earlier cutoff; the view too.
+        self.note_user(user_id, cutoff_ms);
         self.emit(EventKind::AllSessionsRevoked { sessions: n }, user_id, None);
         Ok(n)
     }
