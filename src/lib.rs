@@ -66,6 +66,7 @@
 //! | protect routes | [`JwtAuthLayer`], the `axum` module's extractors (feature `axum`) |
 //! | accept tokens of Auth0, Keycloak, Okta... | [`TrustedIssuer`], [`JwtAuthLayer::trust`], [`issuers`] |
 //! | require scopes or roles (403 `insufficient_scope`) | [`RequireClaims`], the `axum` module's `Authorized` |
+//! | logout seen by every instance, no store call per request | [`RevocationView`], [`UserCache`] |
 //! | login, refresh, logout, revoke-all, session lists | [`Sessions`], [`endpoints`] |
 //! | a store | [`MemoryStore`], `PgStore`, `MySqlStore`, `SqliteStore`, `RedisStore` (features) |
 //! | the rotation rules | [`rotation`] |

@@ -63,7 +63,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::config::{Config, ConfigError, Database};
 use crate::metrics::MetricsServer;
 use crate::routes::AppState;
-use crate::users::{Passwords, Users};
+use crate::users::{Passwords, Profiles, Users};
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -181,7 +181,7 @@ async fn run(config: Config) -> Result<(), Fatal> {
     // Logouts refused on every instance without a store call per request:
     // the view follows the store's revocation log, and a revoke-all drops the
     // user from the user cache.
-    let user_cache = UserCache::new(Arc::new(users.clone()), USER_CACHE_TTL);
+    let user_cache = UserCache::new(Arc::new(Profiles(users.clone())), USER_CACHE_TTL);
     let forget = user_cache.clone();
     let view = RevocationView::builder(backend)
         .on_user_revoked(move |user| forget.invalidate_value(user))

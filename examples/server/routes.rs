@@ -50,15 +50,15 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_jwt_auth::axum::{Authenticated, CurrentUser};
 use tower_jwt_auth::{
-    AuthError, JwksEndpoint, JwtAuthLayer, NoCustomClaims, RefreshCookie, RevocationView,
-    SessionEndpoint, Sessions, TokenError, UserCache,
+    JwksEndpoint, JwtAuthLayer, NoCustomClaims, RefreshCookie, RevocationView, SessionEndpoint,
+    Sessions, UserCache,
 };
 use tracing::Level;
 use uuid::Uuid;
 
 use crate::body::{BODY_LIMIT, JsonObject, form_as_json, limit_declared_body};
 use crate::errors::{ApiError, json_errors, method_not_allowed, not_found, panic_response};
-use crate::users::{CreateError, Passwords, Users};
+use crate::users::{CreateError, Passwords, Profiles, User, Users};
 use crate::{browser, login};
 
 /// How long a request may take, body included, before it is answered 503.
@@ -80,7 +80,7 @@ pub struct AppState {
     /// The revocation view: revocation checks without a store call.
     pub view: RevocationView,
     /// `/api/me/`'s users, remembered for a few seconds.
-    pub user_cache: UserCache<Users>,
+    pub user_cache: UserCache<Profiles>,
 }
 
 /// The whole application: routes (and, outside the form-to-JSON rewrite, the
@@ -231,19 +231,12 @@ async fn register(State(state): State<AppState>, body: JsonObject) -> Result<Res
 
 /// `GET /api/me/`: the user the access token names. The layer has checked that
 /// the session is live and the user active; a user deleted since is a 401.
-async fn me(
-    State(state): State<AppState>,
-    CurrentUser(id): CurrentUser<Uuid>,
-) -> Result<Response, ApiError> {
-    match state.users.by_id(id).await {
-        Ok(Some(user)) => Ok((
-            no_store(),
-            Json(json!({ "id": user.id, "username": user.username })),
-        )
-            .into_response()),
-        Ok(None) => Err(AuthError::InvalidToken(TokenError::UserInactive).into()),
-        Err(e) => Err(AuthError::StoreUnavailable(e).into()),
-    }
+async fn me(CurrentUser(user): CurrentUser<User>) -> Response {
+    (
+        no_store(),
+        Json(json!({ "id": user.id, "username": user.username })),
+    )
+        .into_response()
 }
 
 /// `GET /api/sessions/`: the caller's live sessions, newest first.

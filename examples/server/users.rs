@@ -393,6 +393,29 @@ impl UserResolver for Users {
     }
 }
 
+/// The users `/api/me/` and the session routes see: an active user's id and
+/// username, from one lookup by the id field (remembered by a `UserCache` in
+/// front of it, so a request needs no query of its own).
+#[derive(Clone, Debug)]
+pub struct Profiles(pub Users);
+
+#[async_trait]
+impl UserResolver for Profiles {
+    type Id = Uuid;
+    type User = User;
+
+    async fn resolve(&self, id: &Uuid) -> Result<UserLookup<User>, StoreError> {
+        Ok(match self.0.resolve(id).await? {
+            UserLookup::Active(id) => match self.0.by_id(id).await? {
+                Some(user) => UserLookup::Active(user),
+                None => UserLookup::Missing,
+            },
+            UserLookup::Inactive => UserLookup::Inactive,
+            UserLookup::Missing => UserLookup::Missing,
+        })
+    }
+}
+
 /// Argon2id password hashing, off the async runtime and a few at a time (each
 /// hash takes about 19 MiB and tens of milliseconds by design).
 #[derive(Clone)]
