@@ -138,11 +138,9 @@ mod tests {
     use super::Prepared;
     use crate::jwt::Key;
 
-    /// Every kind of key is prepared, and agrees with jsonwebtoken's own
-    /// verifier on good, altered, truncated and foreign signatures.
-    #[test]
-    fn prepared_keys_agree_with_the_backend() {
-        let keys: Vec<(Key, DecodingKey)> = vec![
+    /// Every kind of key, as a signing key and as jsonwebtoken's public key.
+    fn test_keys() -> Vec<(Key, DecodingKey)> {
+        vec![
             (
                 Key::hmac("h", Algorithm::HS256, [3u8; 32]).unwrap(),
                 DecodingKey::from_secret(&[3u8; 32]).unwrap(),
@@ -199,7 +197,14 @@ mod tests {
                 DecodingKey::from_rsa_pem(include_bytes!("../../tests/keys/rs256.pub.pem"))
                     .unwrap(),
             ),
-        ];
+        ]
+    }
+
+    /// Every kind of key is prepared, and agrees with jsonwebtoken's own
+    /// verifier on good, altered, truncated and foreign signatures.
+    #[test]
+    fn prepared_keys_agree_with_the_backend() {
+        let keys = test_keys();
         for (key, decoding) in &keys {
             let alg = key.algorithm();
             // The signing key's own verification half, and the public PEM's.

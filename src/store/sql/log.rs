@@ -39,7 +39,7 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         conn: &mut DB::Connection,
         session_id: Uuid,
     ) -> Result<(), sqlx::Error> {
-        query::<DB>(&self.sql.log_session)
+        query::<DB>(&self.sql.log.session)
             .arg(session_id)
             .execute(DB::conn(conn))
             .await?;
@@ -53,13 +53,13 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         user_id: &str,
         cutoff_ms: u64,
     ) -> Result<(), sqlx::Error> {
-        let end = query::<DB>(&self.sql.sessions_end)
+        let end = query::<DB>(&self.sql.log.sessions_end)
             .arg(user_id.to_owned())
             .fetch_one(DB::conn(conn))
             .await?
             .col::<Option<i64>>(0)?
             .map(from_db);
-        query::<DB>(&self.sql.log_user)
+        query::<DB>(&self.sql.log.user)
             .arg(user_id.to_owned())
             .arg(to_db(cutoff_ms))
             .arg(to_db(state::cutoff_relevant_until(cutoff_ms, end)))
@@ -70,7 +70,7 @@ impl<DB: SqlDatabase> SqlStore<DB> {
 
     /// Wakes the log's readers when the transaction commits (PostgreSQL).
     async fn notify(&self, conn: &mut DB::Connection) -> Result<(), sqlx::Error> {
-        if let Some(notify) = &self.sql.notify {
+        if let Some(notify) = &self.sql.log.notify {
             query::<DB>(notify)
                 .arg(self.revocation_channel())
                 .fetch_all(DB::conn(conn))
@@ -83,7 +83,7 @@ impl<DB: SqlDatabase> SqlStore<DB> {
     pub(super) async fn purge_revocations(&self, now: u64) -> Result<u64, StoreError> {
         self.run("purge_revocations", || async {
             let mut conn = self.acquire().await?;
-            let n = query::<DB>(&self.sql.purge_revocations)
+            let n = query::<DB>(&self.sql.log.purge)
                 .arg(to_db(now))
                 .execute(DB::conn(&mut conn))
                 .await?
@@ -110,7 +110,7 @@ impl<DB: SqlDatabase> RevocationLog for SqlStore<DB> {
     ) -> Result<Vec<Revocation>, StoreError> {
         self.run("revocations_after", || async {
             let mut conn = self.acquire().await?;
-            let rows = query::<DB>(&self.sql.revocations_after)
+            let rows = query::<DB>(&self.sql.log.after)
                 .arg(to_db(seq))
                 .arg(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(DB::conn(&mut conn))

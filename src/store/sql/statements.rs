@@ -106,20 +106,59 @@ pub struct Statements {
     pub(crate) table_exists: SqlStr,
     /// version, applied_at
     pub(crate) record_version: SqlStr,
+    /// The revocation log's statements.
+    pub(crate) log: LogStatements,
+}
+
+/// The revocation log's statements (schema version 3).
+#[derive(Debug)]
+pub struct LogStatements {
     /// session_id: logs the session's revocation, with its expiry.
-    pub(crate) log_session: SqlStr,
+    pub(crate) session: SqlStr,
     /// user_id -> the latest expiry of the user's sessions (NULL: none).
     pub(crate) sessions_end: SqlStr,
     /// user_id, cutoff, expires_at: logs a revoke-all.
-    pub(crate) log_user: SqlStr,
+    pub(crate) user: SqlStr,
     /// seq, limit -> seq, session_id, user_id, cutoff, expires_at: the log
     /// after `seq`, in order.
-    pub(crate) revocations_after: SqlStr,
+    pub(crate) after: SqlStr,
     /// now: removes the log entries that stopped mattering, but never the
     /// newest (the sequence must not go back where a database would reuse it).
-    pub(crate) purge_revocations: SqlStr,
+    pub(crate) purge: SqlStr,
     /// channel: wakes the log's readers at commit (PostgreSQL's `NOTIFY`).
     pub(crate) notify: Option<SqlStr>,
+}
+
+impl LogStatements {
+    fn new(
+        n: &Quoted,
+        user_id: fn(&str) -> String,
+        notify: Option<&'static str>,
+        sql: impl Fn(String) -> SqlStr,
+    ) -> Self {
+        let (s, r) = (&n.sessions, &n.revocations);
+        LogStatements {
+            session: sql(format!(
+                "INSERT INTO {r} (session_id, expires_at) \
+                 SELECT session_id, expires_at FROM {s} WHERE session_id = ?"
+            )),
+            sessions_end: sql(format!("SELECT MAX(expires_at) FROM {s} WHERE user_id = ?")),
+            user: sql(format!(
+                "INSERT INTO {r} (user_id, cutoff, expires_at) VALUES (?, ?, ?)"
+            )),
+            after: sql(format!(
+                "SELECT seq, session_id, {}, cutoff, expires_at FROM {r} \
+                 WHERE seq > ? ORDER BY seq LIMIT ?",
+                user_id("user_id")
+            )),
+            // A derived table: MySQL reads no table it deletes from otherwise.
+            purge: sql(format!(
+                "DELETE FROM {r} WHERE expires_at <= ? \
+                 AND seq < (SELECT m FROM (SELECT MAX(seq) AS m FROM {r}) newest)"
+            )),
+            notify: notify.map(|text| sql(text.to_owned())),
+        }
+    }
 }
 
 /// What each database writes its own way: its locks, the cutoff's lock and
@@ -157,15 +196,10 @@ impl Statements {
     /// A database's statements: the text every database shares word for word
     /// (the table names quoted each database's way), and its `own`.
     pub(crate) fn new(n: &Quoted, purge_batch: u32, own: Differing) -> Self {
-        let (s, t, c, v, r) = (
-            &n.sessions,
-            &n.tokens,
-            &n.cutoffs,
-            &n.versions,
-            &n.revocations,
-        );
+        let (s, t, c, v) = (&n.sessions, &n.tokens, &n.cutoffs, &n.versions);
         let sql = |text: String| trusted(if own.numbered { numbered(&text) } else { text });
         let ids = vec!["?"; purge_batch as usize].join(", ");
+        let log = LogStatements::new(n, own.user_id, own.notify, sql);
         let owner = (own.user_id)("s.user_id");
         let (lock_session, lock_token, lock_picked) =
             (own.lock_session, own.lock_token, own.lock_picked);
@@ -232,25 +266,7 @@ impl Statements {
             record_version: sql(format!(
                 "INSERT INTO {v} (version, applied_at) VALUES (?, ?)"
             )),
-            log_session: sql(format!(
-                "INSERT INTO {r} (session_id, expires_at) \
-                 SELECT session_id, expires_at FROM {s} WHERE session_id = ?"
-            )),
-            sessions_end: sql(format!("SELECT MAX(expires_at) FROM {s} WHERE user_id = ?")),
-            log_user: sql(format!(
-                "INSERT INTO {r} (user_id, cutoff, expires_at) VALUES (?, ?, ?)"
-            )),
-            revocations_after: sql(format!(
-                "SELECT seq, session_id, {}, cutoff, expires_at FROM {r} \
-                 WHERE seq > ? ORDER BY seq LIMIT ?",
-                (own.user_id)("user_id")
-            )),
-            // A derived table: MySQL reads no table it deletes from otherwise.
-            purge_revocations: sql(format!(
-                "DELETE FROM {r} WHERE expires_at <= ? \
-                 AND seq < (SELECT m FROM (SELECT MAX(seq) AS m FROM {r}) newest)"
-            )),
-            notify: own.notify.map(|text| sql(text.to_owned())),
+            log,
         }
     }
 }
