@@ -1109,6 +1109,7 @@ async fn postgres_every_route() {
         "jwt_auth_sessions",
         "jwt_auth_user_cutoffs",
         "jwt_auth_schema_versions",
+        "jwt_auth_revocations",
         "users",
     ]
     .map(|t| format!("{prefix}{t}"))
@@ -1140,6 +1141,7 @@ async fn mysql_every_route() {
         "jwt_auth_sessions",
         "jwt_auth_user_cutoffs",
         "jwt_auth_schema_versions",
+        "jwt_auth_revocations",
         "users",
     ] {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
