@@ -9,3 +9,11 @@ async fn fresh_store() -> Result<FreshStore, Unavailable> {
 }
 
 tower_jwt_auth::token_store_conformance!(fresh_store);
+
+#[tokio::test]
+async fn conformance_revocation_log() {
+    tower_jwt_auth::conformance::revocation_log_conformance(
+        std::sync::Arc::new(MemoryStore::new()),
+    )
+    .await;
+}

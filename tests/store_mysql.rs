@@ -283,3 +283,11 @@ async fn purge_one_million_expired_rows() {
         purge_batch()
     );
 }
+
+#[tokio::test]
+async fn conformance_revocation_log() {
+    let Some(store) = fresh_store().await else {
+        return;
+    };
+    tower_jwt_auth::conformance::revocation_log_conformance(std::sync::Arc::new(store)).await;
+}

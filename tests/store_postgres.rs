@@ -310,3 +310,11 @@ async fn own_pool_has_server_side_keepalive() {
     let store = PgStore::connect(&own).await.unwrap();
     assert_eq!(show(&store).await, ["45", "10", "3"]);
 }
+
+#[tokio::test]
+async fn conformance_revocation_log() {
+    let Some(store) = fresh_store().await else {
+        return;
+    };
+    tower_jwt_auth::conformance::revocation_log_conformance(std::sync::Arc::new(store)).await;
+}

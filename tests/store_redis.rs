@@ -817,3 +817,14 @@ fn slowlog_script_calls(entries: &[redis::Value], baseline: u64, prefix: &str) -
     calls.sort_unstable();
     calls
 }
+
+#[tokio::test]
+async fn conformance_revocation_log() {
+    let prefix = common::unique_name("tjwt_test");
+    let Some(store) = store_at(&redis_url(), &prefix).await else {
+        return;
+    };
+    let con = store.connection_manager();
+    tower_jwt_auth::conformance::revocation_log_conformance(std::sync::Arc::new(store)).await;
+    delete_keys(con, &prefix).await;
+}

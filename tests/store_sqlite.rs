@@ -311,3 +311,11 @@ async fn purge_one_million_expired_rows() {
         purge_batch()
     );
 }
+
+#[tokio::test]
+async fn conformance_revocation_log() {
+    tower_jwt_auth::conformance::revocation_log_conformance(std::sync::Arc::new(
+        memory_store().await,
+    ))
+    .await;
+}

@@ -87,11 +87,13 @@ macro_rules! cases {
     };
 }
 
+pub mod log_cases;
 pub mod session_cases;
 pub mod store_cases;
 
 pub use failing::FailingStore;
 pub use fixtures::{Users, sessions_for, sessions_on, test_jwt, test_jwt_on};
+pub use log_cases::revocation_log_conformance;
 pub use runner::{FreshStore, Unavailable, run_suite};
 pub use session_cases::SESSION_CASES;
 pub use store_cases::STORE_CASES;

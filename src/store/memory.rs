@@ -223,9 +223,10 @@ impl TokenStore for MemoryStore {
             cutoff_ms,
             expires_at: state::cutoff_relevant_until(cutoff_ms, sessions_end),
         });
+        // The revoke-all's one log entry stands for these sessions.
         let mut revoked = 0;
         for id in ids {
-            if self.revoke_session(id, now).await? {
+            if self.sessions.get_mut(&id).is_some_and(|mut s| s.revoke(now)) {
                 revoked += 1;
             }
         }
@@ -302,11 +303,12 @@ impl TokenStore for MemoryStore {
             }
         }
         self.purge_cutoffs();
-        self.log
-            .lock()
-            .expect("the log lock")
-            .entries
-            .retain(|e| e.revoked.expires_at() > now);
+        // Never the newest entry: the log's contract, kept here too.
+        let mut log = self.log.lock().expect("the log lock");
+        let newest = log.last_seq;
+        log.entries
+            .retain(|e| e.revoked.expires_at() > now || e.seq == newest);
+        drop(log);
         Ok(removed)
     }
 }

@@ -16,11 +16,16 @@ for i = 1, 2 do
 end
 -- state::next_cutoff: the cutoff only moves forward.
 local old = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if now > old then old = now end
+local raised = now > old
+if raised then old = now end
 redis.call('SET', KEYS[1], string.format('%d', old))
 redis.call('EXPIREAT', KEYS[1], at)
+-- Logged once per cutoff: the store calls this again for the sessions it
+-- lists after the cutoff is in place.
+if raised then
+  redis.call('XADD', KEYS[3], '*', 'u', ARGV[4], 'c', string.format('%d', old), 'e', string.format('%d', at))
+end
 local n = 0
-redis.call('XADD', KEYS[3], '*', 'u', ARGV[4], 'c', string.format('%d', old), 'e', string.format('%d', at))
 for i = 4, #KEYS do
   local rev = redis.call('HGET', KEYS[i], 'rev')
   if rev and rev ~= '1' then
