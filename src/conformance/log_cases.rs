@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::store::log::{RevocationLog, Revoked};
+use crate::store::log::{Revocation, RevocationLog, Revoked};
 use crate::store::{NewSession, TokenStore};
 
 /// Runs the revocation log's rules on `store`, fresh and empty:
@@ -56,6 +56,33 @@ pub async fn revocation_log_conformance<S: TokenStore + RevocationLog>(store: Ar
     store.revoke_user("ada", now * 1000 + 5).await.unwrap();
 
     let log = store.revocations_after(0, 100).await.unwrap();
+    check_entries(&log, &short, &other, now);
+
+    let first = log[0].seq;
+    let after = store.revocations_after(first, 100).await.unwrap();
+    assert_eq!(after.len(), log.len() - 1, "after the first entry");
+    assert!(after.iter().all(|e| e.seq > first));
+    assert_eq!(
+        store.revocations_after(0, 1).await.unwrap().len(),
+        1,
+        "the limit"
+    );
+
+    // Past every expiry, a purge leaves the newest entry only.
+    store.purge_expired(now + 400 * 86_400).await.unwrap();
+    let left = store.revocations_after(0, 100).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].seq, log.last().unwrap().seq);
+    // And new entries come after it.
+    let late = session("cy", now + 400 * 86_400 + 600);
+    store.create_session(&late).await.unwrap();
+    store.revoke_session(late.session_id, now).await.unwrap();
+    let newest = store.revocations_after(left[0].seq, 100).await.unwrap();
+    assert_eq!(newest.len(), 1, "{newest:?}");
+}
+
+/// The entries of the log after two logouts (`short`, `other`) and ada's revoke-all.
+fn check_entries(log: &[Revocation], short: &NewSession, other: &NewSession, now: u64) {
     assert!(
         log.windows(2).all(|w| w[0].seq < w[1].seq),
         "in sequence order: {log:?}"
@@ -97,26 +124,4 @@ pub async fn revocation_log_conformance<S: TokenStore + RevocationLog>(store: Ar
         cutoffs[0].2
     );
     assert!(matches!(log.last().unwrap().revoked, Revoked::User { .. }));
-
-    let first = log[0].seq;
-    let after = store.revocations_after(first, 100).await.unwrap();
-    assert_eq!(after.len(), log.len() - 1, "after the first entry");
-    assert!(after.iter().all(|e| e.seq > first));
-    assert_eq!(
-        store.revocations_after(0, 1).await.unwrap().len(),
-        1,
-        "the limit"
-    );
-
-    // Past every expiry, a purge leaves the newest entry only.
-    store.purge_expired(now + 400 * 86_400).await.unwrap();
-    let left = store.revocations_after(0, 100).await.unwrap();
-    assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0].seq, log.last().unwrap().seq);
-    // And new entries come after it.
-    let late = session("cy", now + 400 * 86_400 + 600);
-    store.create_session(&late).await.unwrap();
-    store.revoke_session(late.session_id, now).await.unwrap();
-    let newest = store.revocations_after(left[0].seq, 100).await.unwrap();
-    assert_eq!(newest.len(), 1, "{newest:?}");
 }

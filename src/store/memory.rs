@@ -226,7 +226,11 @@ impl TokenStore for MemoryStore {
         // The revoke-all's one log entry stands for these sessions.
         let mut revoked = 0;
         for id in ids {
-            if self.sessions.get_mut(&id).is_some_and(|mut s| s.revoke(now)) {
+            if self
+                .sessions
+                .get_mut(&id)
+                .is_some_and(|mut s| s.revoke(now))
+            {
                 revoked += 1;
             }
         }
