@@ -468,3 +468,54 @@ async fn the_authorized_extractor_answers_403_for_a_missing_scope() {
         StatusCode::OK
     );
 }
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Staff {
+    groups: Vec<String>,
+}
+
+#[tokio::test]
+async fn any_of_and_all_of_read_roles_from_the_apps_own_claims() {
+    let jwt = test_jwt();
+    let token = |groups: &[&str]| {
+        let staff = Staff {
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        jwt.issue_access("7", Uuid::new_v4(), &staff).unwrap().0
+    };
+    let groups = |c: &Claims<Staff>| c.custom().groups.clone();
+    let ok = || {
+        service_fn(|_req: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(Body::default()))
+        })
+    };
+    let cases = [
+        (
+            RequireClaims::<Staff>::any_of(&["ops", "admin"], groups),
+            &["ops"][..],
+            StatusCode::OK,
+        ),
+        (
+            RequireClaims::<Staff>::any_of(&["ops", "admin"], groups),
+            &["sales"][..],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            RequireClaims::<Staff>::all_of(&["ops", "admin"], groups),
+            &["admin", "ops"][..],
+            StatusCode::OK,
+        ),
+        (
+            RequireClaims::<Staff>::all_of(&["ops", "admin"], groups),
+            &["ops"][..],
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (require, held, want) in cases {
+        let svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<Staff>::with_claims(jwt.clone()))
+            .layer(require)
+            .service(ok());
+        assert_eq!(call(svc, &token(held)).await.0, want, "{held:?}");
+    }
+}

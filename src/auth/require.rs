@@ -130,15 +130,8 @@ impl<C: Send + Sync + 'static> RequireClaims<C> {
 
     /// `wanted` among the strings `held` names in the claims, without copying them.
     fn listed(wanted: &[&str], need: Need, held: fn(&Claims<C>) -> &[String]) -> Self {
-        let wanted: Vec<String> = wanted.iter().map(|w| (*w).to_owned()).collect();
-        let scope = wanted.join(" ");
-        Self::new(&scope, move |claims| {
-            let held = held(claims);
-            let has = |w: &String| held.iter().any(|h| h == w);
-            match need {
-                Need::Any => wanted.iter().any(has),
-                Need::All => wanted.iter().all(has),
-            }
+        Self::holding(wanted, need, move |claims, w| {
+            held(claims).iter().any(|h| h == w)
         })
     }
 
@@ -151,12 +144,8 @@ impl<C: Send + Sync + 'static> RequireClaims<C> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let wanted: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        let scope = roles.join(" ");
-        Self::new(&scope, move |claims| {
-            roles_of(claims)
-                .into_iter()
-                .any(|held| wanted.iter().any(|w| w == held.as_ref()))
+        Self::holding(roles, Need::Any, move |claims, w| {
+            roles_of(claims).into_iter().any(|h| h.as_ref() == w)
         })
     }
 
@@ -167,13 +156,26 @@ impl<C: Send + Sync + 'static> RequireClaims<C> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let wanted: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        let scope = roles.join(" ");
+        Self::holding(roles, Need::All, move |claims, w| {
+            roles_of(claims).into_iter().any(|h| h.as_ref() == w)
+        })
+    }
+
+    /// Any or all of `wanted`, each judged by `holds(claims, value)`; the
+    /// challenge names them all, space-separated.
+    fn holding(
+        wanted: &[&str],
+        need: Need,
+        holds: impl Fn(&Claims<C>, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let wanted: Vec<String> = wanted.iter().map(|w| (*w).to_owned()).collect();
+        let scope = wanted.join(" ");
         Self::new(&scope, move |claims| {
-            let held: Vec<S> = roles_of(claims).into_iter().collect();
-            wanted
-                .iter()
-                .all(|w| held.iter().any(|h| h.as_ref() == w.as_str()))
+            let has = |w: &String| holds(claims, w);
+            match need {
+                Need::Any => wanted.iter().any(has),
+                Need::All => wanted.iter().all(has),
+            }
         })
     }
 }

@@ -180,9 +180,7 @@ where
             Ok(None) => {
                 // A trusted issuer's keys must be fetched first.
                 let token = token.into_owned();
-                return self.checking(req, move |shared| {
-                    Box::pin(async move { shared.validate_after_fetch(&token).await })
-                });
+                return self.checking(req, Pending::FetchKeys(token));
             }
             Err(e) => return refuse(&self.rejection, e),
         };
@@ -192,20 +190,20 @@ where
             self.shared.admit(&mut req, checked.claims);
             return ResponseFuture::inner(self.inner.call(req));
         }
-        self.checking(req, move |_| Box::pin(std::future::ready(Ok(checked))))
+        self.checking(req, Pending::StoreChecks(checked))
     }
 }
 
 impl<S, C, R> JwtAuth<S, C, R> {
-    /// The slow path, in a future: the token's claims from `validated` (a key
-    /// fetch, or claims already checked), the opt-in store checks, then the
+    /// The slow path, in a future: what is `pending` (a key fetch, or the
+    /// store checks of claims already checked), the opt-in store checks, then the
     /// service that was polled ready (a clone takes its place here, as tower's
     /// docs advise). The future holds one reference, to what the layer's
     /// services share.
     fn checking<ReqB, ResB>(
         &mut self,
         mut req: Request<ReqB>,
-        validated: impl FnOnce(Arc<Shared<C>>) -> BoxFuture<Result<Checked<C>, AuthError>>,
+        pending: Pending<C>,
     ) -> ResponseFuture<S::Future>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
@@ -218,9 +216,11 @@ impl<S, C, R> JwtAuth<S, C, R> {
         let clone = self.inner.clone();
         let svc = std::mem::replace(&mut self.inner, clone);
         let (shared, rejection) = (self.shared.clone(), self.rejection.clone());
-        let validated = validated(shared.clone());
         ResponseFuture::checking(Box::pin(async move {
-            let checked = validated.await;
+            let checked = match pending {
+                Pending::StoreChecks(checked) => Ok(checked),
+                Pending::FetchKeys(token) => shared.validate_after_fetch(&token).await,
+            };
             let insert = match checked {
                 Ok(checked) if checked.needs_store(&shared.config) => shared
                     .store_checks(&checked)
@@ -246,6 +246,14 @@ impl<S, C, R> JwtAuth<S, C, R> {
             }
         }))
     }
+}
+
+/// What the slow path still has to do before the inner service is called.
+enum Pending<C> {
+    /// The token passed; the opt-in store checks remain.
+    StoreChecks(Checked<C>),
+    /// A trusted issuer's keys must be fetched, then the token judged.
+    FetchKeys(String),
 }
 
 /// A token whose signature and claims passed, and what the store checks need.

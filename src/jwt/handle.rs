@@ -54,12 +54,14 @@ impl Jwt {
         let mut secret = [0u8; 32];
         secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        // Fails only without a crypto backend, where no key of any kind can
+        // be made: a build without `aws-lc-rs` or `rust-crypto`, at start-up.
         let key = super::Key::hmac("unused", jsonwebtoken::Algorithm::HS256, secret)
-            .expect("a 32-byte HS256 secret is valid");
+            .expect("tower-jwt-auth needs the aws-lc-rs or rust-crypto feature");
         Jwt::builder()
             .signing_key(key)
             .build()
-            .expect("the default settings are valid")
+            .expect("the default settings with a valid key are valid")
     }
 
     pub(crate) fn settings(&self) -> &Settings {

@@ -6,7 +6,6 @@
 //! [`GAP_WAIT`] (a transaction that rolled back leaves a gap for good).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -112,7 +111,6 @@ async fn follow(view: Weak<Shared>, log: Arc<dyn RevocationLog>) {
                     shared.apply(entry);
                 }
                 pos.advance(entries.iter().map(|e| e.seq), Instant::now());
-                shared.position.store(pos.low, Ordering::Release);
                 if entries.len() < PAGE {
                     // The whole log after `low` was read: current as of `started`.
                     shared.mark_fresh(started);

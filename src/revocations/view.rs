@@ -102,8 +102,6 @@ pub(super) struct Shared {
     pub(super) clock: Clock,
     /// Hooks told of each user whose sessions were all revoked.
     pub(super) on_user: Vec<UserHook>,
-    /// The highest log position applied without a gap below it.
-    pub(super) position: AtomicU64,
 }
 
 impl fmt::Debug for RevocationView {
@@ -181,7 +179,6 @@ impl RevocationViewBuilder {
             poll_interval: self.poll_interval,
             clock: self.clock,
             on_user: self.on_user,
-            position: AtomicU64::new(0),
         });
         super::follow::spawn(Arc::downgrade(&shared), self.log);
         RevocationView { shared }

@@ -308,7 +308,7 @@ impl TokenStore for MemoryStore {
         }
         self.purge_cutoffs();
         // Never the newest entry: the log's contract, kept here too.
-        let mut log = self.log.lock().expect("the log lock");
+        let mut log = self.log();
         let newest = log.last_seq;
         log.entries
             .retain(|e| e.revoked.expires_at() > now || e.seq == newest);
@@ -328,7 +328,7 @@ impl RevocationLog for MemoryStore {
         seq: u64,
         limit: usize,
     ) -> Result<Vec<Revocation>, StoreError> {
-        let log = self.log.lock().expect("the log lock");
+        let log = self.log();
         Ok(log
             .entries
             .iter()
@@ -340,13 +340,7 @@ impl RevocationLog for MemoryStore {
 
     async fn wait_for_revocations(&self, seq: u64, timeout: Duration) -> Result<(), StoreError> {
         let appended = self.appended.notified();
-        let newer = self
-            .log
-            .lock()
-            .expect("the log lock")
-            .entries
-            .back()
-            .is_some_and(|e| e.seq > seq);
+        let newer = self.log().entries.back().is_some_and(|e| e.seq > seq);
         if newer {
             return Ok(());
         }
@@ -356,9 +350,17 @@ impl RevocationLog for MemoryStore {
 }
 
 impl MemoryStore {
+    /// The revocation log, locked. Nothing panics while it is held, so a
+    /// poisoned lock (a panic elsewhere in that thread) still holds a whole log.
+    fn log(&self) -> std::sync::MutexGuard<'_, MemoryLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Appends to the revocation log and wakes its readers.
     fn append(&self, revoked: Revoked) {
-        let mut log = self.log.lock().expect("the log lock");
+        let mut log = self.log();
         log.last_seq += 1;
         let seq = log.last_seq;
         log.entries.push_back(Revocation::new(seq, revoked));

@@ -77,21 +77,39 @@ pub fn error_response<B: From<Bytes>>(error: &AuthError, realm: &str) -> Respons
     res
 }
 
-/// `value` as it may stand inside a quoted challenge parameter: printable
-/// ASCII and spaces, without `"` or `\`.
+/// `value` as it may stand inside a quoted challenge parameter (a realm, a
+/// scope) of a header value: printable ASCII and spaces, without `"` or `\`
+/// (anything else would make the header invalid, and it would be dropped).
 fn challenge_value(value: &str) -> String {
     value
         .chars()
-        .filter(|c| (c.is_ascii_graphic() && *c != '"' && *c != '\\') || *c == ' ')
+        .filter(|c| (c.is_ascii_graphic() || *c == ' ') && *c != '"' && *c != '\\')
         .collect()
 }
 
-/// A realm that can sit inside a quoted challenge parameter: quotes, backslashes
-/// and control characters are dropped.
+/// A realm that can sit inside a quoted challenge parameter.
 pub(crate) fn challenge_realm(realm: &str) -> std::sync::Arc<str> {
-    realm
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-        .collect::<String>()
-        .into()
+    challenge_value(realm).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A realm or scope with any characters still gives a valid challenge.
+    #[test]
+    fn challenge_parameters_stay_valid_header_text() {
+        for (given, kept) in [
+            ("shop", "shop"),
+            ("café \"x\"\\\n", "caf x"),
+            ("orders:read admin", "orders:read admin"),
+        ] {
+            assert_eq!(challenge_value(given), kept);
+            let res: Response<Bytes> = error_response(
+                &AuthError::InsufficientScope(given.to_owned()),
+                &challenge_realm(given),
+            );
+            assert!(res.headers().contains_key(WWW_AUTHENTICATE), "{given:?}");
+        }
+    }
 }
