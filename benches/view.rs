@@ -59,22 +59,23 @@ fn main() {
     rt.block_on(async {
         for i in 0..sessions {
             let sid = Uuid::new_v4();
+            let user = format!("user-{}", i % 50_000);
             let s = NewSession::new(
                 sid,
-                format!("user-{}", i % 50_000),
+                user.clone(),
                 Uuid::new_v4(),
                 now,
                 now + 86_400,
                 now + 30 * 86_400,
             );
             store.create_session(&s).await.unwrap();
-            ids.push(sid);
+            ids.push((sid, user));
         }
     });
     let before = rss();
     rt.block_on(async {
-        for sid in ids.iter().take(revoked as usize) {
-            store.revoke_session(*sid, now).await.unwrap();
+        for (sid, user) in ids.iter().take(revoked as usize) {
+            store.revoke_session(*sid, user, now).await.unwrap();
         }
     });
     let log_grew = rss().saturating_sub(before);
@@ -94,8 +95,7 @@ fn main() {
     );
 
     // A live session's access token (not revoked).
-    let live = ids[(revoked + 1) as usize];
-    let user = format!("user-{}", (revoked + 1) % 50_000);
+    let (live, user) = ids[(revoked + 1) as usize].clone();
     let (token, _) = jwt.issue_access(&user, live, &NoCustomClaims).unwrap();
     let header = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
     let bare = service_fn(|_req: Request<()>| async {

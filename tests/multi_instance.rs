@@ -422,14 +422,14 @@ async fn redis_cluster(window: Duration) -> Option<Cluster> {
     for store in &stores {
         let id: i64 = redis::cmd("CLIENT")
             .arg("ID")
-            .query_async(&mut store.connection_manager())
+            .query_async(&mut store.connection_manager().expect("a single-node store"))
             .await
             .expect("CLIENT ID");
         client_ids.insert(id);
     }
     assert_eq!(client_ids.len(), NAMES.len(), "one connection per instance");
     let leftovers = Leftovers::Redis {
-        con: stores[0].connection_manager(),
+        con: stores[0].connection_manager().expect("a single-node store"),
         prefix,
     };
     let stores = stores

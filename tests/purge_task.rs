@@ -224,8 +224,8 @@ impl TokenStore for Counting {
     async fn rotate(&self, r: &RotateRequest) -> Result<RotateOutcome, StoreError> {
         self.inner.rotate(r).await
     }
-    async fn revoke_session(&self, id: Uuid, now: u64) -> Result<bool, StoreError> {
-        self.inner.revoke_session(id, now).await
+    async fn revoke_session(&self, id: Uuid, user: &str, now: u64) -> Result<bool, StoreError> {
+        self.inner.revoke_session(id, user, now).await
     }
     async fn revoke_user(&self, user: &str, now: u64) -> Result<u64, StoreError> {
         self.inner.revoke_user(user, now).await

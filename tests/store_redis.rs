@@ -49,7 +49,7 @@ async fn case_store() -> Result<FreshStore, Unavailable> {
         .build()
         .await
         .map_err(|e| Unavailable::new("Redis", e))?;
-    let con = store.connection_manager();
+    let con = store.connection_manager().expect("a single-node store");
     Ok(FreshStore::new(store).with_cleanup(async move || delete_keys(con, &prefix).await))
 }
 
@@ -115,7 +115,8 @@ async fn redis_down_mid_run_then_recovers() {
     let Some(store) = store_at(&url_via(&proxy), &prefix).await else {
         return;
     };
-    let store: Arc<dyn TokenStore> = Arc::new(store);
+    let named = Arc::new(store);
+    let store: Arc<dyn TokenStore> = named.clone();
     let (sessions, _, id) = sessions_for(store.clone());
     // A rotation whose reply is lost in the cut did happen in Redis; the client saw
     // a 503 and retries with the same token. Without a reuse window that retry is
@@ -190,7 +191,7 @@ async fn redis_down_mid_run_then_recovers() {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        let key = format!("{prefix}:s:{}", last.session_id.as_hyphenated());
+        let key = named.session_key(&id.to_string(), last.session_id);
         for jti in ok {
             let field = format!("t:{}", jti.as_hyphenated());
             let v: Option<String> = redis::cmd("HGET")
@@ -299,7 +300,8 @@ async fn prefixes_isolate_and_keys_expire() {
     let Some(b) = store_at(&url, &pb).await else {
         return;
     };
-    let (a, b): (Arc<dyn TokenStore>, Arc<dyn TokenStore>) = (Arc::new(a), Arc::new(b));
+    let named_a = Arc::new(a);
+    let (a, b): (Arc<dyn TokenStore>, Arc<dyn TokenStore>) = (named_a.clone(), Arc::new(b));
     let (sa, _, id) = sessions_for(a.clone());
     let p = sa
         .login(&id, &NoCustomClaims, Some("a".into()))
@@ -324,7 +326,7 @@ async fn prefixes_isolate_and_keys_expire() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let key = format!("{pa}:s:{}", p.session_id.as_hyphenated());
+    let key = named_a.session_key(&id.to_string(), p.session_id);
     let at: i64 = redis::cmd("EXPIRETIME")
         .arg(&key)
         .query_async(&mut con)
@@ -340,13 +342,14 @@ async fn prefixes_isolate_and_keys_expire() {
     // The user's cutoff outlives the user's sessions.
     sa.revoke_user(&id).await.unwrap();
     let cut: i64 = redis::cmd("EXPIRETIME")
-        .arg(format!("{pa}:cut:{id}"))
+        .arg(named_a.cutoff_key(&id.to_string()))
         .query_async(&mut con)
         .await
         .unwrap();
     assert!(cut >= at, "cutoff {cut} must outlive the session key {at}");
-    // A foreign key under a longer prefix is never purged by the shorter one.
-    let foreign = format!("{pa}:s:{}:x", Uuid::new_v4());
+    // A foreign key that matches the purge's pattern (another prefix's, or
+    // not the store's) is never purged.
+    let foreign = format!("{}:x", named_a.user_sessions_key("f"));
     let _: () = redis::cmd("HSET")
         .arg(&foreign)
         .arg("exp")
@@ -357,7 +360,7 @@ async fn prefixes_isolate_and_keys_expire() {
     assert_eq!(a.purge_expired(u64::MAX / 2).await.unwrap(), 1);
     // Purge dropped the session from its user's set, and so the emptied set.
     let set_exists: i64 = redis::cmd("EXISTS")
-        .arg(format!("{pa}:u:{id}"))
+        .arg(named_a.user_sessions_key(&id.to_string()))
         .query_async(&mut con)
         .await
         .unwrap();
@@ -574,7 +577,7 @@ async fn sessions_created_before_the_cutoff_are_revoked() {
     let old = new_session(&user, (now + 2) * 1000 + 900, 600, 3600);
     store.create_session(&old).await.unwrap();
     let mut con = direct_connection().await;
-    let key = format!("{prefix}:s:{}", old.session_id.as_hyphenated());
+    let key = store.session_key(&user, old.session_id);
     let _: i64 = redis::cmd("HDEL")
         .arg(&key)
         .arg("crm")
@@ -582,7 +585,7 @@ async fn sessions_created_before_the_cutoff_are_revoked() {
         .await
         .unwrap();
     let _: () = redis::cmd("SET")
-        .arg(format!("{prefix}:cut:{user}"))
+        .arg(store.cutoff_key(&user))
         .arg((now + 2) * 1000 + 1)
         .query_async(&mut con)
         .await
@@ -614,7 +617,7 @@ async fn purge_drops_cutoffs_no_session_falls_under() {
     let con = direct_connection().await;
     let exists = |user: String| {
         let mut con = con.clone();
-        let key = format!("{prefix}:cut:{user}");
+        let key = store.cutoff_key(&user);
         async move {
             let n: i64 = redis::cmd("EXISTS")
                 .arg(key)
@@ -824,7 +827,7 @@ async fn conformance_revocation_log() {
     let Some(store) = store_at(&redis_url(), &prefix).await else {
         return;
     };
-    let con = store.connection_manager();
+    let con = store.connection_manager().expect("a single-node store");
     tower_jwt_auth::conformance::revocation_log_conformance(std::sync::Arc::new(store)).await;
     delete_keys(con, &prefix).await;
 }

@@ -432,7 +432,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
         let now = self.config.jwt.clock().now_secs();
         let revoked = metrics::timed(
             StoreOp::RevokeSession,
-            store.revoke_session(checked.claims.session_id, now),
+            store.revoke_session(checked.claims.session_id, &checked.claims.user_id, now),
         )
         .await;
         if revoked.is_ok()

@@ -51,9 +51,9 @@ impl TokenStore for FailingStore {
         self.check()?;
         self.inner.rotate(r).await
     }
-    async fn revoke_session(&self, id: Uuid, now: u64) -> Result<bool, StoreError> {
+    async fn revoke_session(&self, id: Uuid, user: &str, now: u64) -> Result<bool, StoreError> {
         self.check()?;
-        self.inner.revoke_session(id, now).await
+        self.inner.revoke_session(id, user, now).await
     }
     async fn revoke_user(&self, user: &str, now: u64) -> Result<u64, StoreError> {
         self.check()?;

@@ -41,18 +41,31 @@ pub async fn revocation_log_conformance<S: TokenStore + RevocationLog>(store: Ar
     for s in [&short, &long, &other] {
         store.create_session(s).await.unwrap();
     }
-    assert!(store.revoke_session(short.session_id, now).await.unwrap());
     assert!(
-        !store
-            .revoke_session(short.session_id, now + 1)
+        store
+            .revoke_session(short.session_id, &short.user_id, now)
             .await
             .unwrap()
     );
     assert!(
-        !store.revoke_session(Uuid::now_v7(), now).await.unwrap(),
+        !store
+            .revoke_session(short.session_id, &short.user_id, now + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session(Uuid::now_v7(), "ada", now)
+            .await
+            .unwrap(),
         "an unknown session"
     );
-    assert!(store.revoke_session(other.session_id, now).await.unwrap());
+    assert!(
+        store
+            .revoke_session(other.session_id, &other.user_id, now)
+            .await
+            .unwrap()
+    );
     store.revoke_user("ada", now * 1000 + 5).await.unwrap();
 
     let log = store.revocations_after(0, 100).await.unwrap();
@@ -76,7 +89,10 @@ pub async fn revocation_log_conformance<S: TokenStore + RevocationLog>(store: Ar
     // And new entries come after it.
     let late = session("cy", now + 400 * 86_400 + 600);
     store.create_session(&late).await.unwrap();
-    store.revoke_session(late.session_id, now).await.unwrap();
+    store
+        .revoke_session(late.session_id, &late.user_id, now)
+        .await
+        .unwrap();
     let newest = store.revocations_after(left[0].seq, 100).await.unwrap();
     assert_eq!(newest.len(), 1, "{newest:?}");
 }

@@ -52,8 +52,31 @@ fn unique_user(what: &str) -> String {
 async fn revocation_refusals(store: &dyn TokenStore, s: &NewSession, now: u64) {
     let t = new_session("u-refusals", now, 50, 120);
     store.create_session(&t).await.unwrap();
-    assert!(store.revoke_session(t.session_id, now).await.unwrap());
-    assert!(!store.revoke_session(t.session_id, now).await.unwrap());
+    assert!(
+        !store
+            .revoke_session(t.session_id, "u-someone-else", now)
+            .await
+            .unwrap(),
+        "another user's session is not revoked"
+    );
+    assert!(
+        !store
+            .is_revoked(t.session_id, &t.user_id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_session(t.session_id, &t.user_id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session(t.session_id, &t.user_id, now)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.rotate(&rotate_req(&t, t.jti, now)).await.unwrap(),
         RotateOutcome::Revoked
@@ -199,7 +222,7 @@ cases! {
         for s in [&s1, &s2, &theirs] {
             store.create_session(s).await.unwrap();
         }
-        assert!(store.revoke_session(s2.session_id, now).await.unwrap());
+        assert!(store.revoke_session(s2.session_id, &s2.user_id, now).await.unwrap());
         assert_eq!(
             store.revoke_user(&user, (now + 5) * 1000).await.unwrap(),
             1,
@@ -469,7 +492,7 @@ cases! {
             store.rotate(&r).await.unwrap(),
             RotateOutcome::Rotated { .. }
         ));
-        assert!(store.revoke_session(b.session_id, now + 6).await.unwrap());
+        assert!(store.revoke_session(b.session_id, &b.user_id, now + 6).await.unwrap());
         // `short`'s live token has expired (its session has not): not listed.
         assert_eq!(
             listed(now + 10).await,
@@ -656,7 +679,7 @@ cases! {
             RotateOutcome::Unknown
         );
         assert!(store.list_sessions(&user, now + 100).await.unwrap().is_empty());
-        assert!(store.revoke_session(s.session_id, now + 101).await.unwrap());
+        assert!(store.revoke_session(s.session_id, &s.user_id, now + 101).await.unwrap());
         assert!(store.is_revoked(s.session_id, &user, now + 101).await.unwrap());
     }
 }

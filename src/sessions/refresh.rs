@@ -221,7 +221,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     ) -> Result<(), StoreError> {
         metrics::timed(
             StoreOp::RevokeSession,
-            self.store.revoke_session(session_id, self.now()),
+            self.store.revoke_session(session_id, user_id, self.now()),
         )
         .await?;
         self.note_session(session_id);

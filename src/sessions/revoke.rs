@@ -31,7 +31,7 @@ impl<R: UserResolver, C: CustomClaims> Sessions<R, C> {
     ) -> Result<bool, StoreError> {
         let revoked = metrics::timed(
             StoreOp::RevokeSession,
-            self.store.revoke_session(session_id, self.now()),
+            self.store.revoke_session(session_id, user_id, self.now()),
         )
         .await?;
         if revoked {

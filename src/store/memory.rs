@@ -186,10 +186,16 @@ impl TokenStore for MemoryStore {
         Ok(outcome)
     }
 
-    async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let revoked = self
             .sessions
             .get_mut(&session_id)
+            .filter(|s| s.state.user_id == user_id)
             .and_then(|mut s| s.revoke(now).then_some(s.state.expires_at));
         if let Some(expires_at) = revoked {
             self.append(Revoked::Session {

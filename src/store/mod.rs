@@ -277,8 +277,15 @@ pub trait TokenStore: std::fmt::Debug + Send + Sync + 'static {
     /// Rotates one refresh token atomically; see [`RotateOutcome`].
     async fn rotate(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
 
-    /// Revokes a session (logout). `false` when it was unknown or already revoked.
-    async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError>;
+    /// Revokes a session of `user_id` (logout). `false` when it was unknown,
+    /// another user's, or already revoked. The user is part of the address: a
+    /// store may keep a user's sessions together (on one Redis Cluster slot, say).
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError>;
 
     /// Revokes every session of a user (log out everywhere): moves the user's
     /// cutoff to `now_ms` (milliseconds; [`state::next_cutoff`]) and revokes the

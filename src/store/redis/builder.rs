@@ -1,6 +1,7 @@
-//! How a [`RedisStore`] is made: [`RedisStoreBuilder`] (a URL or an existing
-//! connection manager, the key prefix, the connection settings), and the URL
-//! redaction that keeps a password out of `Debug`.
+//! How a [`RedisStore`] is made: [`RedisStoreBuilder`] (a URL, an existing
+//! connection manager, or a cluster's seed URLs; the key prefix, the
+//! connection settings), and the URL redaction that keeps a password out of
+//! `Debug`.
 
 use std::fmt;
 use std::time::Duration;
@@ -8,6 +9,8 @@ use std::time::Duration;
 use ::redis::Client;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::connection::Connection;
+use super::log::LogSource;
 use super::records::Keys;
 use super::store::RedisStore;
 use super::{DEFAULT_KEY_PREFIX, redis_err};
@@ -23,6 +26,8 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 enum Source {
     Url(String),
     Manager(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<String>),
 }
 
 /// Builds a [`RedisStore`]: from a URL or an existing [`ConnectionManager`], with a
@@ -42,6 +47,8 @@ impl fmt::Debug for RedisStoreBuilder {
             None => "none".to_owned(),
             Some(Source::Url(u)) => redact_url(u),
             Some(Source::Manager(_)) => "connection manager".to_owned(),
+            #[cfg(feature = "redis-cluster")]
+            Some(Source::Cluster(urls)) => redact_urls(urls),
         };
         f.debug_struct("RedisStoreBuilder")
             .field("source", &source)
@@ -104,17 +111,34 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Run on a Redis Cluster (or Valkey cluster, ElastiCache or MemoryDB in
+    /// cluster mode) reached through these seed nodes
+    /// (`redis://[:password@]host:port/`, one is enough; the others are
+    /// learned from the cluster). Requests are routed by slot and follow
+    /// `MOVED`/`ASK` redirections and failovers; every key of one user shares
+    /// one slot (see the [module docs](super)). Feature `redis-cluster`.
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.source = Some(Source::Cluster(urls.into_iter().map(Into::into).collect()));
+        self
+    }
+
     /// The key prefix (default [`DEFAULT_KEY_PREFIX`]), so several apps can share
     /// one Redis. Give each app its own; one prefix should not be another followed
     /// by `:`. Must be 1 to 128 bytes, without whitespace or the glob characters
-    /// `* ? [ ] \`.
+    /// `* ? [ ] \` or braces.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Reconnect and timeout settings for a store built from a URL (default:
-    /// [`default_connection_config`]).
+    /// [`default_connection_config`]). On a cluster, its connection and
+    /// response timeouts apply to each node's connection.
     pub fn connection_config(mut self, config: ConnectionManagerConfig) -> Self {
         self.config = Some(config);
         self
@@ -150,13 +174,26 @@ impl RedisStoreBuilder {
     pub async fn build(mut self) -> Result<RedisStore, StoreError> {
         let keys = self.keys()?;
         let store = match self.take_source()? {
-            Source::Manager(m) => self.finish(keys, m, None, None),
+            Source::Manager(m) => self.finish(keys, Connection::Node(m), None, None),
             Source::Url(url) => {
                 let (client, config) = self.client(&url)?;
                 let con = ConnectionManager::new_with_config(client.clone(), config)
                     .await
                     .map_err(redis_err)?;
-                self.finish(keys, con, Some(&url), Some(client))
+                let redacted = redact_url(&url);
+                let source = LogSource::Node(client);
+                self.finish(keys, Connection::Node(con), Some(redacted), Some(source))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Source::Cluster(urls) => {
+                let (client, config) = self.cluster_client(&urls)?;
+                let con = client
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map_err(redis_err)?;
+                let redacted = redact_urls(&urls);
+                let source = LogSource::Cluster(Box::new(client));
+                self.finish(keys, Connection::Cluster(con), Some(redacted), Some(source))
             }
         };
         store.load_scripts().await?;
@@ -169,12 +206,22 @@ impl RedisStoreBuilder {
     pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
         let keys = self.keys()?;
         match self.take_source()? {
-            Source::Manager(m) => Ok(self.finish(keys, m, None, None)),
+            Source::Manager(m) => Ok(self.finish(keys, Connection::Node(m), None, None)),
             Source::Url(url) => {
                 let (client, config) = self.client(&url)?;
                 let con = ConnectionManager::new_lazy_with_config(client.clone(), config)
                     .map_err(redis_err)?;
-                Ok(self.finish(keys, con, Some(&url), Some(client)))
+                let redacted = redact_url(&url);
+                let source = LogSource::Node(client);
+                Ok(self.finish(keys, Connection::Node(con), Some(redacted), Some(source)))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Source::Cluster(urls) => {
+                let (client, config) = self.cluster_client(&urls)?;
+                let con = client.get_pending_async_connection_with_config(config);
+                let redacted = redact_urls(&urls);
+                let source = LogSource::Cluster(Box::new(client));
+                Ok(self.finish(keys, Connection::Cluster(con), Some(redacted), Some(source)))
             }
         }
     }
@@ -207,24 +254,74 @@ impl RedisStoreBuilder {
         Ok((client, config))
     }
 
+    /// The cluster client for seed `urls`, and the settings of its node
+    /// connections: the timeouts of the [connection
+    /// settings](Self::connection_config).
+    #[cfg(feature = "redis-cluster")]
+    fn cluster_client(
+        &mut self,
+        urls: &[String],
+    ) -> Result<
+        (
+            ::redis::cluster::ClusterClient,
+            ::redis::cluster::ClusterConfig,
+        ),
+        StoreError,
+    > {
+        if urls.is_empty() {
+            return Err(StoreError::new("no Redis Cluster seed URL configured"));
+        }
+        let settings = self.config.take().unwrap_or_else(default_connection_config);
+        let response = settings
+            .response_timeout()
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
+        let connect = settings
+            .connection_timeout()
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
+        if self.response_timeout.is_none() {
+            self.response_timeout = Some(response);
+        }
+        // The parse error could quote a URL: keep it out of the error.
+        let client = ::redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+            .connection_timeout(connect)
+            .response_timeout(response)
+            .build()
+            .map_err(|_| StoreError::new("invalid Redis Cluster URL"))?;
+        let config = ::redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(connect)
+            .set_response_timeout(response);
+        Ok((client, config))
+    }
+
     /// The store; only the redacted URL is kept, for `Debug`.
     fn finish(
         self,
         keys: Keys,
-        con: ConnectionManager,
-        url: Option<&str>,
-        client: Option<Client>,
+        con: Connection,
+        redacted_url: Option<String>,
+        log_source: Option<LogSource>,
     ) -> RedisStore {
         let timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
         RedisStore::new(
             con,
             keys,
-            url.map(redact_url),
+            redacted_url,
             self.max_attempts,
             timeout,
-            client,
+            log_source,
         )
     }
+}
+
+/// Seed URLs, each redacted, comma-separated.
+#[cfg(feature = "redis-cluster")]
+fn redact_urls(urls: &[String]) -> String {
+    urls.iter()
+        .map(|u| redact_url(u))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The URL with its password (userinfo or `password=` query parameter) replaced by `***`.

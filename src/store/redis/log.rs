@@ -1,9 +1,20 @@
-//! The Redis store's revocation log: a stream (`P:rev`), appended by the
-//! revoke scripts in their atomic step. Stream ids are in append order with
-//! no gaps to wait for; a reader blocks on `XREAD` on a connection of its own
-//! (a blocking read on the store's shared connection would hold up every
-//! other call), so a logout reaches the other instances at once. Expired
-//! entries are deleted by the purge, never the newest.
+//! The Redis store's revocation log: a stream (`P:rev`). Stream ids are in
+//! append order with no gaps to wait for; a reader blocks on `XREAD` on a
+//! connection of its own (a blocking read on the store's shared connection
+//! would hold up every other call), so a logout reaches the other instances at
+//! once. Expired entries are deleted by the purge, never the newest.
+//!
+//! # Logged first, then applied
+//!
+//! The log is one key, and on a Redis Cluster one slot, while each user's
+//! keys live in a slot of their own: no script can append to the log in the
+//! step that revokes. So the store appends the entry first and then runs the
+//! revoke script, on a single node as on a cluster (one protocol). A
+//! revocation the store applied is therefore always in the log, whatever
+//! fails when: views never miss one. The other way round fails closed: when
+//! the revoke step fails after the append (Redis away, a timeout), the caller
+//! got a 503 and the views already refuse the session, which the store still
+//! holds live until the client's retry revokes it for good.
 
 use std::time::Duration;
 
@@ -11,6 +22,8 @@ use ::redis::Value;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::connection::Connection;
+use super::records::expire_at;
 use super::redis_err;
 use super::store::RedisStore;
 use crate::error::StoreError;
@@ -29,6 +42,46 @@ fn seq_of(id: &str) -> Option<u64> {
 
 fn id_of(seq: u64) -> String {
     format!("{}-{}", seq / PER_MS, seq % PER_MS)
+}
+
+/// Where revocation views' blocking reads connect: the store's node, or its
+/// cluster.
+pub(crate) enum LogSource {
+    /// One node.
+    Node(::redis::Client),
+    /// A cluster.
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Box<::redis::cluster::ClusterClient>),
+}
+
+impl LogSource {
+    /// A connection of its own, whose answers may take `timeout` (a blocking read).
+    async fn connect(&self, timeout: Duration) -> Result<Connection, StoreError> {
+        let slack = timeout + Duration::from_secs(1);
+        match self {
+            LogSource::Node(client) => {
+                let config = ::redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(slack));
+                let con = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(redis_err)?;
+                Ok(Connection::Reader(con))
+            }
+            #[cfg(feature = "redis-cluster")]
+            LogSource::Cluster(client) => {
+                let config = ::redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(slack);
+                let con = client
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map_err(redis_err)?;
+                Ok(Connection::Cluster(con))
+            }
+        }
+    }
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -92,6 +145,69 @@ fn revocation(id: &str, fields: &[(String, String)]) -> Option<Revocation> {
 }
 
 impl RedisStore {
+    /// Appends a session's revocation to the log, before it is applied.
+    pub(super) async fn log_session(
+        &self,
+        con: &mut Connection,
+        session_id: Uuid,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut cmd = ::redis::cmd("XADD");
+        cmd.arg(self.keys.revocations())
+            .arg("*")
+            .arg("s")
+            .arg(session_id.as_hyphenated().to_string())
+            .arg("e")
+            .arg(expires_at);
+        let _: String = self.call(cmd.query_async(con)).await?;
+        Ok(())
+    }
+
+    /// Appends a revoke-all of `user_id` at `now_ms` to the log, before it is
+    /// applied, unless it would not raise the user's cutoff
+    /// ([`state::next_cutoff`]): each cutoff is logged once. The entry matters
+    /// as long as the cutoff key will live: no shorter than the user's set or
+    /// the cutoff already there, as the revoke-user script sets it.
+    ///
+    /// [`state::next_cutoff`]: crate::store::state::next_cutoff
+    pub(super) async fn log_user(
+        &self,
+        con: &mut Connection,
+        user_id: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let cutoff_key = self.keys.cutoff(user_id);
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("GET")
+            .arg(&cutoff_key)
+            .cmd("PTTL")
+            .arg(&cutoff_key)
+            .cmd("PTTL")
+            .arg(self.keys.user(user_id));
+        let (old, cutoff_ttl, set_ttl): (Option<String>, i64, i64) =
+            self.call(pipe.query_async(con)).await?;
+        let old = old.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        if now_ms <= old {
+            return Ok(());
+        }
+        let lives_until = [cutoff_ttl, set_ttl]
+            .into_iter()
+            .filter_map(|ttl| u64::try_from(ttl).ok())
+            .map(|ttl| (now_ms + ttl).div_ceil(1000))
+            .fold(expire_at(now_ms / 1000), u64::max);
+        let mut cmd = ::redis::cmd("XADD");
+        cmd.arg(self.keys.revocations())
+            .arg("*")
+            .arg("u")
+            .arg(user_id)
+            .arg("c")
+            .arg(now_ms)
+            .arg("e")
+            .arg(lives_until);
+        let _: String = self.call(cmd.query_async(con)).await?;
+        Ok(())
+    }
+
     /// Deletes the log entries that stopped mattering (never the newest), a
     /// page at a time.
     pub(super) async fn purge_revocations(&self, now: u64) -> Result<(), StoreError> {
@@ -183,20 +299,13 @@ impl RevocationLog for RedisStore {
     }
 
     async fn wait_for_revocations(&self, seq: u64, timeout: Duration) -> Result<(), StoreError> {
-        let Some(client) = &self.client else {
+        let Some(source) = &self.log_source else {
             tokio::time::sleep(timeout).await;
             return Ok(());
         };
         let mut slot = self.log_reader.lock().await;
         if slot.is_none() {
-            let config = ::redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout + Duration::from_secs(1)));
-            let con = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(redis_err)?;
-            *slot = Some(con);
+            *slot = Some(source.connect(timeout).await?);
         }
         let Some(con) = slot.as_mut() else {
             return Ok(());

@@ -5,12 +5,16 @@
 //!
 //! Under a configurable key prefix `P` (several apps can share one Redis):
 //!
+//! Every key of one user carries the user's hash tag `{T}` (16 hex digits of a
+//! hash of the user id): on a Redis Cluster they share one slot, so every
+//! script touches keys of one slot only.
+//!
 //! | key | type | what |
 //! | --- | --- | --- |
-//! | `P:s:{session}` | hash | the session: user, revoked flag, absolute expiry, live token, its parent and its expiry, a `v` version counter, label, times (creation also in milliseconds), and one `t:{jti}` field per refresh token (its expiry, and when it was used) |
-//! | `P:u:{user}` | set | the user's session ids |
-//! | `P:cut:{user}` | string | the user's revoke-all cutoff, in milliseconds: sessions created before it are revoked |
-//! | `P:rev` | stream | the revocation log: one entry per revoked session (`s`, its expiry `e`) or revoke-all (`u`, cutoff `c`, `e`), appended by the revoke scripts; what [`RevocationView`](crate::RevocationView)s follow |
+//! | `P:{T}:s:{session}` | hash | the session: user, revoked flag, absolute expiry, live token, its parent and its expiry, a `v` version counter, label, times (creation also in milliseconds), and one `t:{jti}` field per refresh token (its expiry, and when it was used) |
+//! | `P:{T}:u:{user}` | set | the user's session ids |
+//! | `P:{T}:cut:{user}` | string | the user's revoke-all cutoff, in milliseconds: sessions created before it are revoked |
+//! | `P:rev` | stream | the revocation log: one entry per revoked session (`s`, its expiry `e`) or revoke-all (`u`, cutoff `c`, `e`), appended just before the revocation is applied (see `log.rs`); what [`RevocationView`](crate::RevocationView)s follow |
 //!
 //! No token text is stored. Every session key expires (`EXPIREAT`) at the
 //! session's absolute expiry plus [`EXPIRY_MARGIN_SECS`], so Redis purges itself;
@@ -49,15 +53,20 @@
 //! purge, are translated into Lua, each next to a comment naming the function it
 //! translates. The purge does a bounded amount of work per script call.
 //!
-//! # Limits
+//! # Deployments
 //!
-//! Standalone Redis or a Sentinel-managed primary; not Redis Cluster (the scripts
-//! touch keys of one user in different slots). Replication is asynchronous: see
-//! `docs/redis.md` for what a failover can lose and when to choose SQL instead.
+//! A single Redis, a Sentinel-managed primary behind one address, or (feature
+//! `redis-cluster`, [`RedisStoreBuilder::cluster_urls`]) a Redis Cluster: the
+//! cluster connection routes each request by its key's slot and follows
+//! `MOVED`/`ASK` redirections and failovers; during a failover's gap calls
+//! fail with a [`StoreError`] (503) and the store recovers by itself. The purge
+//! scans every master. Replication is asynchronous: see `docs/redis.md` for what
+//! a failover can lose and when to choose SQL instead.
 //!
 //! # Files
 //!
 //! `builder.rs` makes a store (connection, settings, URL redaction);
+//! `connection.rs` is the one connection type over a node or a cluster;
 //! `records.rs` names the keys and reads the hash fields; `scripts.rs` holds the
 //! Lua scripts (`scripts/*.lua`); `store.rs` is the [`TokenStore`] impl, with the
 //! rotation loop in `rotate.rs` and the bounded purge in `purge.rs`.
@@ -72,6 +81,7 @@ use ::redis::RedisError;
 use crate::error::StoreError;
 
 mod builder;
+mod connection;
 mod log;
 mod purge;
 mod records;

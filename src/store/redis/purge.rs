@@ -1,12 +1,12 @@
-//! The purge: `SCAN` the prefix's session keys in batches and run the purge
-//! script over each batch, a bounded amount of work per call; then `SCAN` the
-//! cutoff keys and drop the ones no stored session falls under.
-
-use ::redis::aio::ConnectionManager;
+//! The purge: `SCAN` the prefix's user sets in batches (on each master of a
+//! cluster) and run the purge script over each user's sessions, a bounded
+//! amount of work per call and every key of one user (one slot); then `SCAN`
+//! the cutoff keys and drop the ones no stored session falls under.
 
 use uuid::Uuid;
 
-use super::records::{self, corrupt, parse_opt_u64};
+use super::connection::{Connection, ScanNode};
+use super::records::{self, parse_opt_u64};
 use super::store::RedisStore;
 use crate::error::StoreError;
 use crate::store::state;
@@ -20,132 +20,115 @@ const PURGE_BATCH: usize = 256;
 /// sessions. Measured in `docs/redis.md`: about a millisecond a call.
 const PURGE_BUDGET: usize = 256;
 
-/// The reply of the purge script: token records removed, how many of the keys
-/// are done, the `HSCAN` cursor into the next one, and the positions (1-based)
-/// and users of the sessions it deleted.
-type PurgeReply = (u64, usize, String, Vec<usize>, Vec<String>);
+/// The reply of the purge script: token records removed, how many of the
+/// sessions are done, and the `HSCAN` cursor into the next one.
+type PurgeReply = (u64, usize, String);
 
 impl RedisStore {
-    /// [`TokenStore::purge_expired`]: every batch of this prefix's session keys
-    /// through the purge script, then the cutoffs; the token records removed.
+    /// [`TokenStore::purge_expired`]: every user set of this prefix, on every
+    /// node that holds keys, its sessions through the purge script; then the
+    /// cutoffs. The token records removed.
     ///
     /// [`TokenStore::purge_expired`]: crate::store::TokenStore::purge_expired
     pub(super) async fn purge(&self, now: u64) -> Result<u64, StoreError> {
         let mut con = self.con.clone();
-        let pattern = self.keys.session_pattern();
-        let mut cursor: u64 = 0;
+        let nodes = self.call(con.scan_nodes()).await?;
         let mut removed: u64 = 0;
-        loop {
-            let (next, keys) = self.scan(&mut con, "SCAN", None, cursor, &pattern).await?;
-            // Only this prefix's session keys: another prefix that starts with this
-            // one plus `:s:` would match the pattern too.
-            let sessions: Vec<(&str, &str)> = keys
-                .iter()
-                .filter_map(|k| Some((k.as_str(), self.keys.session_id_in(k)?)))
-                .collect();
-            removed += self.purge_batch(&mut con, &sessions, now).await?;
-            if next == 0 {
-                break;
+        for node in &nodes {
+            for key in self.scan_node(&mut con, node, "u").await? {
+                if let Some(user) = self.keys.user_in(&key, "u") {
+                    removed += self.purge_user(&mut con, user, now).await?;
+                }
             }
-            cursor = next;
         }
-        self.purge_cutoffs(&mut con).await?;
+        for node in &nodes {
+            for key in self.scan_node(&mut con, node, "cut").await? {
+                if let Some(user) = self.keys.user_in(&key, "cut") {
+                    self.purge_cutoff(&mut con, &key, user).await?;
+                }
+            }
+        }
         Ok(removed)
     }
 
-    /// One `SCAN`-family step (`SCAN`, or `SSCAN` of `key`) at `cursor`: the
-    /// next cursor and the keys or members.
-    async fn scan(
+    /// Every key of this prefix's `kind` (`u` user sets, `cut` cutoffs) on
+    /// one node, `SCAN`ned in batches.
+    async fn scan_node(
         &self,
-        con: &mut ConnectionManager,
-        command: &str,
-        key: Option<&str>,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<String>), StoreError> {
-        let mut cmd = ::redis::cmd(command);
-        if let Some(key) = key {
-            cmd.arg(key);
+        con: &mut Connection,
+        node: &ScanNode,
+        kind: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let pattern = self.keys.pattern(kind);
+        let (mut cursor, mut found) = (0u64, Vec::new());
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .call(con.query_on(node, scan("SCAN", None, cursor, &pattern)))
+                .await?;
+            found.extend(keys);
+            if next == 0 {
+                return Ok(found);
+            }
+            cursor = next;
         }
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(PURGE_BATCH);
-        self.call(cmd.query_async(con)).await
     }
 
-    /// Runs the purge script over one batch of `(key, session id)`s, as many
-    /// calls as its budget needs, each resuming where the last stopped: the
-    /// token records removed. It deletes a session as `state::session_purgeable`
-    /// says and a token as `state::token_purgeable` says; the deleted sessions
-    /// are then dropped from their users' sets (an emptied set is deleted by
-    /// Redis).
-    async fn purge_batch(
+    /// One user's sessions through the purge script, a page of the user's set
+    /// (`SSCAN`) at a time: the token records removed. The script deletes a
+    /// session as `state::session_purgeable` says and a token as
+    /// `state::token_purgeable` says, and drops deleted (or already expired)
+    /// sessions from the set (an emptied set is deleted by Redis).
+    async fn purge_user(
         &self,
-        con: &mut ConnectionManager,
-        sessions: &[(&str, &str)],
+        con: &mut Connection,
+        user: &str,
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        let set = self.keys.user(user);
+        let (mut cursor, mut removed) = (0u64, 0u64);
+        loop {
+            let (next, members): (u64, Vec<String>) = self
+                .call(scan("SSCAN", Some(&set), cursor, "*").query_async(con))
+                .await?;
+            let ids: Vec<Uuid> = members
+                .iter()
+                .filter_map(|m| Uuid::parse_str(m).ok())
+                .collect();
+            removed += self.purge_sessions(con, (user, &set), &ids, now).await?;
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Runs the purge script over sessions `ids` of `user`, as many calls as
+    /// its budget needs, each resuming where the last stopped.
+    async fn purge_sessions(
+        &self,
+        con: &mut Connection,
+        (user, set): (&str, &str),
+        ids: &[Uuid],
         now: u64,
     ) -> Result<u64, StoreError> {
         let (mut start, mut cursor, mut removed) = (0, "0".to_owned(), 0);
-        while start < sessions.len() {
-            let rest = &sessions[start..];
-            let mut invocation = self.scripts.purge.prepare_invoke();
-            for (key, _) in rest {
-                invocation.key(*key);
+        while start < ids.len() {
+            let rest = &ids[start..];
+            let mut invocation = self.scripts.purge.key(set);
+            for id in rest {
+                invocation.key(self.keys.session(user, *id));
             }
             invocation.arg(now).arg(PURGE_BUDGET).arg(&cursor);
-            let (count, done, next, gone, users): PurgeReply =
-                self.call(invocation.invoke_async(con)).await?;
+            for id in rest {
+                invocation.arg(id.as_hyphenated().to_string());
+            }
+            let (count, done, next): PurgeReply = self.call(invocation.invoke_async(con)).await?;
             removed += count;
-            self.forget_purged(con, rest, &gone, &users).await?;
-            // The script always makes progress: a key done, or a cursor moved.
+            // The script always makes progress: a session done, or a cursor moved.
             start += done.min(rest.len());
             cursor = next;
         }
         Ok(removed)
-    }
-
-    /// Drops the sessions the purge script deleted (positions in `sessions`,
-    /// 1-based, and their users) from their users' sets.
-    async fn forget_purged(
-        &self,
-        con: &mut ConnectionManager,
-        sessions: &[(&str, &str)],
-        gone: &[usize],
-        users: &[String],
-    ) -> Result<(), StoreError> {
-        if gone.is_empty() {
-            return Ok(());
-        }
-        let mut srem = ::redis::pipe();
-        for (n, user) in gone.iter().zip(users) {
-            let (_, sid) = sessions.get(n.wrapping_sub(1)).ok_or_else(corrupt)?;
-            srem.cmd("SREM")
-                .arg(self.keys.user(user))
-                .arg(*sid)
-                .ignore();
-        }
-        self.call(srem.exec_async(con)).await
-    }
-
-    /// Drops every cutoff of this prefix that no stored session falls under
-    /// ([`state::cutoff_purgeable`]).
-    async fn purge_cutoffs(&self, con: &mut ConnectionManager) -> Result<(), StoreError> {
-        let pattern = self.keys.cutoff_pattern();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys) = self.scan(con, "SCAN", None, cursor, &pattern).await?;
-            for key in &keys {
-                if let Some(user) = self.keys.user_of_cutoff(key) {
-                    self.purge_cutoff(con, key, user).await?;
-                }
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
     }
 
     /// Drops one user's cutoff when no stored session of theirs was created
@@ -156,7 +139,7 @@ impl RedisStore {
     /// was created, so it needs the cutoff no more.
     async fn purge_cutoff(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         key: &str,
         user: &str,
     ) -> Result<(), StoreError> {
@@ -186,21 +169,21 @@ impl RedisStore {
     /// milliseconds (`None` when it holds none).
     async fn oldest_session(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         user: &str,
     ) -> Result<Option<u64>, StoreError> {
         let user_key = self.keys.user(user);
         let (mut cursor, mut oldest) = (0u64, None::<u64>);
         loop {
-            let (next, members) = self
-                .scan(con, "SSCAN", Some(&user_key), cursor, "*")
+            let (next, members): (u64, Vec<String>) = self
+                .call(scan("SSCAN", Some(&user_key), cursor, "*").query_async(con))
                 .await?;
             let ids: Vec<_> = members
                 .iter()
                 .filter_map(|m| Uuid::parse_str(m).ok())
                 .collect();
             for created in self
-                .created_at_ms_of(con, &ids)
+                .created_at_ms_of(con, user, &ids)
                 .await?
                 .into_iter()
                 .flatten()
@@ -220,7 +203,8 @@ impl RedisStore {
     /// for one Redis no longer holds), in one pipelined round trip.
     async fn created_at_ms_of(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
+        user: &str,
         ids: &[Uuid],
     ) -> Result<Vec<Option<u64>>, StoreError> {
         if ids.is_empty() {
@@ -229,7 +213,7 @@ impl RedisStore {
         let mut pipe = ::redis::pipe();
         for id in ids {
             pipe.cmd("HMGET")
-                .arg(self.keys.session(*id))
+                .arg(self.keys.session(user, *id))
                 .arg(&records::CHECK_FIELDS);
         }
         let rows: Vec<Vec<Option<String>>> = self.call(pipe.query_async(con)).await?;
@@ -237,6 +221,20 @@ impl RedisStore {
             .map(|row| Ok(records::session_check(row)?.map(|s| s.created_at_ms)))
             .collect()
     }
+}
+
+/// One `SCAN`-family step (`SCAN`, or `SSCAN` of `key`) at `cursor`.
+fn scan(command: &str, key: Option<&str>, cursor: u64, pattern: &str) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd(command);
+    if let Some(key) = key {
+        cmd.arg(key);
+    }
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(PURGE_BATCH);
+    cmd
 }
 
 /// Whether a failed call is Redis's `WRONGTYPE`.

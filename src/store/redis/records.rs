@@ -25,7 +25,10 @@ use crate::store::SessionInfo;
 use crate::store::rotation::{SessionState, TokenState};
 use crate::store::state::SessionCheck;
 
-/// The key names under one prefix.
+/// The key names under one prefix. Every key of one user carries the same
+/// hash tag, `{T}` with `T` = [`user_tag`], so on a Redis Cluster a user's
+/// sessions, session set and cutoff share one slot and each script touches
+/// keys of one slot only.
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
     prefix: String,
@@ -33,12 +36,15 @@ pub(super) struct Keys {
 
 impl Keys {
     /// The keys under `prefix`: 1 to 128 bytes, without whitespace, control
-    /// characters or the glob characters `* ? [ ] \` (the purge `SCAN`s a pattern).
+    /// characters, the glob characters `* ? [ ] \` (the purge `SCAN`s a
+    /// pattern) or braces (a cluster hash tag is the store's to set).
     pub(super) fn new(prefix: &str) -> Result<Self, StoreError> {
         if prefix.is_empty()
             || prefix.len() > 128
             || prefix.chars().any(|c| {
-                c.is_whitespace() || c.is_control() || matches!(c, '*' | '?' | '[' | ']' | '\\')
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '*' | '?' | '[' | ']' | '\\' | '{' | '}')
             })
         {
             return Err(StoreError::new("invalid Redis key prefix"));
@@ -53,56 +59,61 @@ impl Keys {
         &self.prefix
     }
 
-    /// A session's hash.
-    pub(super) fn session(&self, id: Uuid) -> String {
-        format!("{}:s:{}", self.prefix, id.as_hyphenated())
+    /// A session's hash (its user's tag).
+    pub(super) fn session(&self, user: &str, id: Uuid) -> String {
+        format!(
+            "{}:{{{}}}:s:{}",
+            self.prefix,
+            user_tag(user),
+            id.as_hyphenated()
+        )
     }
 
     /// A user's set of session ids.
     pub(super) fn user(&self, user: &str) -> String {
-        format!("{}:u:{user}", self.prefix)
+        format!("{}:{{{}}}:u:{user}", self.prefix, user_tag(user))
     }
 
     /// A user's revocation cutoff.
     pub(super) fn cutoff(&self, user: &str) -> String {
-        format!("{}:cut:{user}", self.prefix)
+        format!("{}:{{{}}}:cut:{user}", self.prefix, user_tag(user))
     }
 
-    /// The revocation log: a stream, one entry per revocation.
+    /// The revocation log: a stream, one entry per revocation (one key, so
+    /// one slot on a cluster).
     pub(super) fn revocations(&self) -> String {
         format!("{}:rev", self.prefix)
     }
 
-    /// The `SCAN` pattern of the cutoff keys. It matches more: see
-    /// [`Keys::user_of_cutoff`].
-    pub(super) fn cutoff_pattern(&self) -> String {
-        format!("{}:cut:*", self.prefix)
+    /// The `SCAN` pattern of the user set keys (`kind` `u`) or the cutoff keys
+    /// (`cut`). It matches more: see [`Keys::user_in`].
+    pub(super) fn pattern(&self, kind: &str) -> String {
+        format!("{}:{{*}}:{kind}:*", self.prefix)
     }
 
-    /// The user whose cutoff `key` is, when it is one of this prefix's cutoff
-    /// keys. A key of another prefix that starts with this one plus `:cut:`
-    /// cannot be told apart (user ids are free-form): keeping prefixes apart is
-    /// the app's part (see [`RedisStoreBuilder::key_prefix`]).
+    /// The user whose user set (`kind` `u`) or cutoff (`cut`) `key` is, when
+    /// it is one of this prefix's: its tag must be the user's. A key of another
+    /// prefix that starts with this one cannot be told apart from one of a user
+    /// whose id matches: keeping prefixes apart is the app's part (see
+    /// [`RedisStoreBuilder::key_prefix`]).
     ///
     /// [`RedisStoreBuilder::key_prefix`]: super::RedisStoreBuilder::key_prefix
-    pub(super) fn user_of_cutoff<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(self.prefix.as_str())?
-            .strip_prefix(":cut:")
+    pub(super) fn user_in<'k>(&self, key: &'k str, kind: &str) -> Option<&'k str> {
+        let rest = key.strip_prefix(self.prefix.as_str())?.strip_prefix(":{")?;
+        let (tag, rest) = rest.split_once("}:")?;
+        let user = rest.strip_prefix(kind)?.strip_prefix(':')?;
+        (tag == user_tag(user)).then_some(user)
     }
+}
 
-    /// The `SCAN` pattern of the session keys. It matches more: see
-    /// [`Keys::session_id_in`].
-    pub(super) fn session_pattern(&self) -> String {
-        format!("{}:s:*", self.prefix)
-    }
-
-    /// The session id in `key` when it is one of this prefix's session keys, not
-    /// a key of another prefix that starts with this one plus `:s:`.
-    pub(super) fn session_id_in<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(self.prefix.as_str())?
-            .strip_prefix(":s:")
-            .filter(|id| id.len() == 36 && Uuid::parse_str(id).is_ok())
-    }
+/// A user's hash tag: 16 hex digits of the FNV-1a hash of the user id, so any
+/// id (empty, with braces, long) makes a tag of the same shape. Two users with
+/// one tag only share a slot: every key still names its user.
+pub(super) fn user_tag(user: &str) -> String {
+    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// When Redis deletes the keys of a session that ends at `expires_at`.
@@ -364,25 +375,48 @@ mod tests {
     #[test]
     fn prefixes() {
         assert!(Keys::new("app:auth").is_ok());
-        for bad in ["", "a b", "a*", "a?", "a[b]", "a\\b", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a b",
+            "a*",
+            "a?",
+            "a[b]",
+            "a\\b",
+            "a{b",
+            "a}",
+            &"x".repeat(129),
+        ] {
             assert!(Keys::new(bad).is_err(), "{bad:?}");
         }
     }
 
+    /// The hash-tag rule of Redis Cluster: the first `{`, the first `}` after
+    /// it, non-empty between.
+    fn hash_tag(key: &str) -> &str {
+        let Some(open) = key.find('{') else {
+            return key;
+        };
+        match key[open + 1..].find('}') {
+            Some(0) | None => key,
+            Some(len) => &key[open + 1..open + 1 + len],
+        }
+    }
+
     #[test]
-    fn session_keys() {
+    fn a_users_keys_share_one_tag() {
         let keys = Keys::new("app").unwrap();
-        let id = Uuid::new_v4();
-        let key = keys.session(id);
-        assert_eq!(
-            keys.session_id_in(&key),
-            Some(&*id.as_hyphenated().to_string())
-        );
-        assert_eq!(keys.session_id_in(&format!("{key}:x")), None);
-        assert_eq!(keys.session_id_in(&format!("app:s:x{key}")), None);
-        assert_eq!(Keys::new("ap").unwrap().session_id_in(&key), None);
-        let cut = keys.cutoff("a:b");
-        assert_eq!(keys.user_of_cutoff(&cut), Some("a:b"));
-        assert_eq!(keys.user_of_cutoff(&keys.user("a")), None);
+        for user in ["a:b", "", "}{", "{x}", "ü", &"u".repeat(300)] {
+            let tag = hash_tag(&keys.user(user)).to_owned();
+            assert_eq!(tag.len(), 16, "{user:?}");
+            assert_eq!(hash_tag(&keys.cutoff(user)), tag);
+            assert_eq!(hash_tag(&keys.session(user, Uuid::new_v4())), tag);
+            assert_eq!(keys.user_in(&keys.user(user), "u"), Some(user));
+            assert_eq!(keys.user_in(&keys.cutoff(user), "cut"), Some(user));
+            assert_eq!(keys.user_in(&keys.user(user), "cut"), None);
+        }
+        assert_ne!(user_tag("a"), user_tag("b"));
+        let forged = keys.user("a").replace(&user_tag("a"), &user_tag("b"));
+        assert_eq!(keys.user_in(&forged, "u"), None);
+        assert_eq!(Keys::new("ap").unwrap().user_in(&keys.user("a"), "u"), None);
     }
 }

@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-use ::redis::aio::ConnectionManager;
-
+use super::connection::Connection;
 use super::records::{self, Snapshot, expire_at};
 use super::store::RedisStore;
 use crate::error::StoreError;
@@ -28,13 +27,20 @@ impl RedisStore {
         &self,
         req: &RotateRequest,
     ) -> Result<RotateOutcome, StoreError> {
-        let key = self.keys.session(req.session_id);
+        let key = self.keys.session(&req.user_id, req.session_id);
         let cutoff_key = self.keys.cutoff(&req.user_id);
         let mut con = self.con.clone();
+        let mut logged = false;
         for attempt in 0..self.max_attempts {
             let snap = self.snapshot(&mut con, &key, &cutoff_key, req).await?;
             let session = snap.session.as_ref();
             let decision = rotation::decide(session, snap.token.as_ref(), req);
+            if let (Decision::Revoke(_), Some(session), false) = (decision, session, logged) {
+                // Logged before it is applied (see `log.rs`), once.
+                self.log_session(&mut con, req.session_id, session.expires_at)
+                    .await?;
+                logged = true;
+            }
             let target = Target {
                 key: &key,
                 cutoff_key: &cutoff_key,
@@ -57,7 +63,7 @@ impl RedisStore {
     /// instant: the script that applies the decision checks both are unchanged.
     async fn snapshot(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         key: &str,
         cutoff_key: &str,
         req: &RotateRequest,
@@ -76,7 +82,7 @@ impl RedisStore {
     /// writes nothing always is).
     async fn apply(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         target: &Target<'_>,
         decision: Decision,
         req: &RotateRequest,
@@ -94,7 +100,8 @@ impl RedisStore {
                     snap.version.as_str(),
                     snap.cutoff.as_str(),
                 );
-                Ok(self.revoke_at(con, target.key, Some(at), req.now).await? == 1)
+                let session = (target.key, req.user_id.as_str());
+                Ok(self.revoke_at(con, session, Some(at), req.now).await? == 1)
             }
         }
     }
@@ -102,7 +109,7 @@ impl RedisStore {
     /// Runs the rotate script: the presented token used, the successor live.
     async fn apply_rotation(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         target: &Target<'_>,
         session: &SessionState,
         req: &RotateRequest,

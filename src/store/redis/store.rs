@@ -11,6 +11,8 @@ use ::redis::aio::ConnectionManager;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::connection::Connection;
+use super::log::LogSource;
 use super::records::{self, Keys, expire_at};
 use super::redis_err;
 use super::scripts::Scripts;
@@ -32,25 +34,27 @@ use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenS
 /// # let _ = store; Ok(()) }
 /// ```
 pub struct RedisStore {
-    pub(super) con: ConnectionManager,
+    pub(super) con: Connection,
     pub(super) keys: Keys,
-    /// The URL, password redacted: only for `Debug`.
+    /// The URL (or the cluster's seed URLs), passwords redacted: only for `Debug`.
     redacted_url: Option<String>,
     pub(super) max_attempts: u32,
     /// How long each request waits for Redis's answer.
     response_timeout: Duration,
     pub(super) scripts: Scripts,
-    /// The client, when the store opened its own connection: revocation
-    /// views read the log on a connection of their own from it.
-    pub(super) client: Option<::redis::Client>,
+    /// Where revocation views' blocking reads of the log connect, when the
+    /// store opened its own connection (a connection of their own: a blocking
+    /// read on the shared one would hold up every other call).
+    pub(super) log_source: Option<LogSource>,
     /// That connection, made on first use.
-    pub(super) log_reader: tokio::sync::Mutex<Option<::redis::aio::MultiplexedConnection>>,
+    pub(super) log_reader: tokio::sync::Mutex<Option<Connection>>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.redacted_url)
+            .field("cluster", &self.con.is_cluster())
             .field("prefix", &self.keys.prefix())
             .field("max_attempts", &self.max_attempts)
             .field("response_timeout", &self.response_timeout)
@@ -61,12 +65,12 @@ impl fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store on `con` (the builder makes it).
     pub(super) fn new(
-        con: ConnectionManager,
+        con: Connection,
         keys: Keys,
         redacted_url: Option<String>,
         max_attempts: u32,
         response_timeout: Duration,
-        client: Option<::redis::Client>,
+        log_source: Option<LogSource>,
     ) -> Self {
         RedisStore {
             con,
@@ -75,7 +79,7 @@ impl RedisStore {
             max_attempts,
             response_timeout,
             scripts: Scripts::new(),
-            client,
+            log_source,
             log_reader: tokio::sync::Mutex::new(None),
         }
     }
@@ -111,15 +115,40 @@ impl RedisStore {
         Ok(())
     }
 
-    /// A clone of the connection manager (cheap; it shares the connection).
-    pub fn connection_manager(&self) -> ConnectionManager {
-        self.con.clone()
+    /// A clone of the connection manager (cheap; it shares the connection);
+    /// `None` for a store on a cluster.
+    pub fn connection_manager(&self) -> Option<ConnectionManager> {
+        match &self.con {
+            Connection::Node(con) => Some(con.clone()),
+            _ => None,
+        }
+    }
+
+    /// The key of a session's hash (for operators and tests: see the
+    /// [module docs](super) for the layout).
+    pub fn session_key(&self, user_id: &str, session_id: Uuid) -> String {
+        self.keys.session(user_id, session_id)
+    }
+
+    /// The key of a user's set of session ids.
+    pub fn user_sessions_key(&self, user_id: &str) -> String {
+        self.keys.user(user_id)
+    }
+
+    /// The key of a user's revoke-all cutoff.
+    pub fn cutoff_key(&self, user_id: &str) -> String {
+        self.keys.cutoff(user_id)
+    }
+
+    /// Whether the store runs on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.con.is_cluster()
     }
 
     /// The ids in a user's session set (members that are not ids are skipped).
     async fn session_ids(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         user_key: &str,
     ) -> Result<Vec<Uuid>, StoreError> {
         let members: Vec<String> = self
@@ -134,7 +163,7 @@ impl RedisStore {
     /// Drops sessions Redis (or a purge) removed from their user's set.
     async fn forget_sessions(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         user_key: &str,
         gone: &[Uuid],
     ) -> Result<(), StoreError> {
@@ -162,7 +191,7 @@ impl RedisStore {
     /// which lives as long as the user's longest session.
     async fn revoke_listed(
         &self,
-        con: &mut ConnectionManager,
+        con: &mut Connection,
         user_id: &str,
         user_key: &str,
         ids: &[Uuid],
@@ -170,33 +199,28 @@ impl RedisStore {
     ) -> Result<u64, StoreError> {
         let mut invocation = self.scripts.revoke_user.key(self.keys.cutoff(user_id));
         invocation.key(user_key);
-        invocation.key(self.keys.revocations());
         for id in ids {
-            invocation.key(self.keys.session(*id));
+            invocation.key(self.keys.session(user_id, *id));
         }
         let now = now_ms / 1000;
-        invocation
-            .arg(now_ms)
-            .arg(now)
-            .arg(expire_at(now))
-            .arg(user_id);
+        invocation.arg(now_ms).arg(now).arg(expire_at(now));
         let n: i64 = self.call(invocation.invoke_async(con)).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Runs the revoke script on one session: for a logout at any version
-    /// (`at` is `None`), for a rotation's decision only at the version and with
-    /// the cutoff it read (`at`: `(cutoff key, version, cutoff as read)`).
-    /// 1 revoked, 0 changed since the read, -1 unknown, -2 already revoked.
+    /// Runs the revoke script on one session of `user_id`: for a logout at
+    /// any version (`at` is `None`), for a rotation's decision only at the
+    /// version and with the cutoff it read (`at`: `(cutoff key, version,
+    /// cutoff as read)`). 1 revoked, 0 changed since the read, -1 unknown (or
+    /// another user's), -2 already revoked. The caller has logged it.
     pub(super) async fn revoke_at(
         &self,
-        con: &mut ConnectionManager,
-        key: &str,
+        con: &mut Connection,
+        (key, user_id): (&str, &str),
         at: Option<(&str, &str, &str)>,
         now: u64,
     ) -> Result<i64, StoreError> {
         let mut invocation = self.scripts.revoke.key(key);
-        invocation.key(self.keys.revocations());
         let (version, cutoff) = match at {
             Some((cutoff_key, version, cutoff)) => {
                 invocation.key(cutoff_key);
@@ -209,6 +233,7 @@ impl RedisStore {
                 .arg(version)
                 .arg(now)
                 .arg(cutoff)
+                .arg(user_id)
                 .invoke_async(con),
         )
         .await
@@ -219,7 +244,10 @@ impl RedisStore {
 impl TokenStore for RedisStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
         let mut con = self.con.clone();
-        let mut invocation = self.scripts.create.key(self.keys.session(s.session_id));
+        let mut invocation = self
+            .scripts
+            .create
+            .key(self.keys.session(&s.user_id, s.session_id));
         invocation
             .key(self.keys.user(&s.user_id))
             .key(self.keys.cutoff(&s.user_id))
@@ -248,19 +276,44 @@ impl TokenStore for RedisStore {
         self.rotate_optimistic(req).await
     }
 
-    async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
+    /// Reads the session first: an unknown, another user's or an already
+    /// revoked session is answered `false` without a write. Otherwise the
+    /// revocation is logged, then applied (see `log.rs` for why in this order).
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let mut con = self.con.clone();
-        let key = self.keys.session(session_id);
-        Ok(self.revoke_at(&mut con, &key, None, now).await? == 1)
+        let key = self.keys.session(user_id, session_id);
+        let row: Vec<Option<String>> = self
+            .call(
+                ::redis::cmd("HMGET")
+                    .arg(&key)
+                    .arg(&["user", "rev", "exp"])
+                    .query_async(&mut con),
+            )
+            .await?;
+        let expires_at = match row.as_slice() {
+            [Some(user), rev, Some(exp)] if user == user_id && rev.as_deref() != Some("1") => {
+                exp.parse::<u64>().map_err(|_| records::corrupt())?
+            }
+            _ => return Ok(false),
+        };
+        self.log_session(&mut con, session_id, expires_at).await?;
+        Ok(self.revoke_at(&mut con, (&key, user_id), None, now).await? == 1)
     }
 
     async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
         let mut con = self.con.clone();
         let user_key = self.keys.user(user_id);
-        // The cutoff first: a session created from then on is recorded revoked
-        // if it predates it (the create script reads it), and every session
-        // created before is in the set read next. So no login racing this call
-        // survives it, nor shows in the user's list.
+        // Logged first (see `log.rs`), then the cutoff: a session created from
+        // then on is recorded revoked if it predates it (the create script
+        // reads it), and every session created before is in the set read
+        // next. So no login racing this call survives it, nor shows in the
+        // user's list.
+        self.log_user(&mut con, user_id, now_ms).await?;
         self.revoke_listed(&mut con, user_id, &user_key, &[], now_ms)
             .await?;
         let ids = self.session_ids(&mut con, &user_key).await?;
@@ -277,7 +330,7 @@ impl TokenStore for RedisStore {
         let mut con = self.con.clone();
         let mut pipe = ::redis::pipe();
         pipe.cmd("HMGET")
-            .arg(self.keys.session(session_id))
+            .arg(self.keys.session(user_id, session_id))
             .arg(&records::CHECK_FIELDS)
             .cmd("GET")
             .arg(self.keys.cutoff(user_id));
@@ -301,7 +354,7 @@ impl TokenStore for RedisStore {
         }
         let mut pipe = ::redis::pipe();
         for id in &ids {
-            pipe.add_command(records::listed_args(&self.keys.session(*id)));
+            pipe.add_command(records::listed_args(&self.keys.session(user_id, *id)));
         }
         let rows: Vec<Vec<Option<String>>> = self.call(pipe.query_async(&mut con)).await?;
         let mut out = Vec::new();
@@ -328,10 +381,10 @@ impl TokenStore for RedisStore {
     /// expiry (plus [`EXPIRY_MARGIN_SECS`](super::EXPIRY_MARGIN_SECS)); this
     /// removes, relative to `now`, what has not gone yet: sessions past their
     /// expiry, unused tokens past theirs, and cutoffs no stored session falls
-    /// under. It scans the prefix's keys in batches (`SCAN`), and no script
-    /// call does more than a bounded amount of work (see `docs/redis.md`); the
-    /// count covers only what this call removed, not what Redis expired on
-    /// its own.
+    /// under. It scans the prefix's user sets in batches (`SCAN`, on every
+    /// master of a cluster), and no script call does more than a bounded amount
+    /// of work (see `docs/redis.md`); the count covers only what this call
+    /// removed, not what Redis expired on its own.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         let removed = self.purge(now).await?;
         self.purge_revocations(now).await?;

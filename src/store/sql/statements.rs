@@ -234,7 +234,7 @@ impl Statements {
                  WHERE session_id = ? AND revoked_at IS NULL"
             )),
             revoke_session: sql(format!(
-                "UPDATE {s} SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL"
+                "UPDATE {s} SET revoked_at = ? WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL"
             )),
             upsert_cutoff: sql(own.upsert_cutoff),
             revoke_user: sql(format!(

@@ -62,11 +62,16 @@ impl<DB: SqlDatabase> TokenStore for SqlStore<DB> {
         .await
     }
 
-    async fn revoke_session(&self, session_id: Uuid, now: u64) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        user_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         self.run("revoke_session", || async {
             let _writer = self.writer().await;
             let mut tx = self.begin().await?;
-            let revoked = self.revoke(&mut tx, session_id, now).await? > 0;
+            let revoked = self.revoke(&mut tx, session_id, user_id, now).await? > 0;
             self.commit(tx).await?;
             Ok(revoked)
         })
@@ -291,7 +296,9 @@ impl<DB: SqlDatabase> SqlStore<DB> {
                 self.make_live(tx, req, expires_at).await
             }
             Decision::Revoke(_) => {
-                let n = self.revoke(tx, req.session_id, req.now).await?;
+                let n = self
+                    .revoke(tx, req.session_id, &req.user_id, req.now)
+                    .await?;
                 one_row(n, "the session changed under its lock")
             }
             Decision::Redeliver { .. } | Decision::Refuse(_) => Ok(()),
@@ -343,17 +350,19 @@ impl<DB: SqlDatabase> SqlStore<DB> {
         Ok(())
     }
 
-    /// Revokes session `session_id` at `now` unless it was revoked before;
-    /// returns the rows changed (0 or 1).
+    /// Revokes session `session_id` of `user_id` at `now` unless it was
+    /// revoked before; returns the rows changed (0 or 1).
     async fn revoke(
         &self,
         conn: &mut DB::Connection,
         session_id: Uuid,
+        user_id: &str,
         now: u64,
     ) -> Result<u64, sqlx::Error> {
         let revoked = query::<DB>(&self.sql.revoke_session)
             .arg(to_db(now))
             .arg(session_id)
+            .arg(user_id.to_owned())
             .execute(DB::conn(conn))
             .await?
             .rows_affected();

@@ -5,8 +5,14 @@
 -- KEYS: session, user set, the user's cutoff. ARGV: session id, user, jti,
 -- created (s), token expiry (already capped: state::capped_expiry), session
 -- expiry, EXPIREAT, has-label, label, created (ms).
--- Returns 1 created, 0 the session id exists.
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+-- Returns 1 created (or this very creation ran before: a retry after a lost
+-- reply), 0 the session id exists.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'user') == ARGV[2]
+    and redis.call('HGET', KEYS[1], 'crm') == ARGV[10]
+    and redis.call('HEXISTS', KEYS[1], 't:' .. ARGV[3]) == 1 then return 1 end
+  return 0
+end
 local cut = tonumber(redis.call('GET', KEYS[3]) or '')
 local rev = '0'
 if cut and tonumber(ARGV[10]) < cut then rev = '1' end

@@ -1,20 +1,21 @@
--- Removes what has expired relative to `now` from the listed sessions: whole
--- sessions past their absolute expiry, and unused tokens past their own. The
--- work of one call is bounded: token fields are visited with HSCAN steps of at
--- most 128, and the call returns once it has visited about `budget` of them
--- (a step counts one, plus the fields it returned), with where it stopped; the
--- next call resumes there. A big session is so purged over several calls, and
--- Redis serves other clients in between.
--- KEYS: sessions. ARGV: now, budget (fields to visit, at least 1), HSCAN cursor
--- into KEYS[1] ('0': from the start).
--- Returns {token records removed, how many of KEYS are done, HSCAN cursor into
--- the next one, positions in KEYS of the sessions deleted, their users} (the
--- caller drops the deleted sessions from their users' sets).
+-- Removes what has expired relative to `now` from one user's listed sessions:
+-- whole sessions past their absolute expiry, and unused tokens past their own;
+-- a listed session Redis already expired (or a purge deleted) leaves the
+-- user's set. Every key is one user's (one cluster slot). The work of one call
+-- is bounded: token fields are visited with HSCAN steps of at most 128, and the
+-- call returns once it has visited about `budget` of them (a step counts one,
+-- plus the fields it returned), with where it stopped; the next call resumes
+-- there. A big session is so purged over several calls, and Redis serves other
+-- clients in between.
+-- KEYS: the user's session set, then sessions. ARGV: now, budget (fields to
+-- visit, at least 1), HSCAN cursor into KEYS[2] ('0': from the start), then
+-- the session ids of KEYS[2..] in order.
+-- Returns {token records removed, how many sessions are done, HSCAN cursor
+-- into the next one}.
 local now = tonumber(ARGV[1])
 local budget = tonumber(ARGV[2])
 local cursor = ARGV[3]
 local removed, spent = 0, 0
-local gone, users = {}, {}
 
 -- Deletes `fields` of hash `k`, 256 per HDEL: how many were there (HSCAN may
 -- return a field twice).
@@ -26,14 +27,17 @@ local function hdel(k, fields)
   return n
 end
 
-for n, k in ipairs(KEYS) do
+for n = 2, #KEYS do
+  local k = KEYS[n]
   local exp = redis.call('HGET', k, 'exp')
-  if exp then
+  if not exp then
+    redis.call('SREM', KEYS[1], ARGV[n + 2])
+  else
     -- state::session_purgeable: past its absolute expiry (every token goes).
     local whole = now >= tonumber(exp)
     local live = redis.call('HGET', k, 'live')
     repeat
-      if spent >= budget then return {removed, n - 1, cursor, gone, users} end
+      if spent >= budget then return {removed, n - 2, cursor} end
       local step = math.min(128, budget - spent)
       local r = redis.call('HSCAN', k, cursor, 'MATCH', 't:*', 'COUNT', step)
       cursor = r[1]
@@ -56,11 +60,10 @@ for n, k in ipairs(KEYS) do
       end
     until cursor == '0'
     if whole then
-      gone[#gone + 1] = n
-      users[#users + 1] = redis.call('HGET', k, 'user') or ''
       redis.call('DEL', k)
+      redis.call('SREM', KEYS[1], ARGV[n + 2])
     end
   end
   cursor = '0'
 end
-return {removed, #KEYS, '0', gone, users}
+return {removed, #KEYS - 1, '0'}

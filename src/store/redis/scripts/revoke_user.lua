@@ -3,10 +3,9 @@
 -- is created or rotated, and its tokens are refused by the revocation check.
 -- The cutoff key lives at least as long as the user's session set (which lives
 -- as long as the user's longest session), so it outlives every token it covers.
--- The revoke-all is appended to the revocation log (a stream) in the same
--- step, relevant as long as the cutoff key lives.
--- KEYS: cutoff, user set, revocation log, sessions... ARGV: now (ms), now (s),
--- minimum EXPIREAT, the user id.
+-- The store has appended the revoke-all to the log before this runs (see
+-- log.rs). Every key is the user's (one cluster slot).
+-- KEYS: cutoff, user set, sessions... ARGV: now (ms), now (s), minimum EXPIREAT.
 -- Returns how many sessions were not revoked before.
 local now = tonumber(ARGV[1])
 local at = tonumber(ARGV[3])
@@ -16,17 +15,11 @@ for i = 1, 2 do
 end
 -- state::next_cutoff: the cutoff only moves forward.
 local old = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local raised = now > old
-if raised then old = now end
+if now > old then old = now end
 redis.call('SET', KEYS[1], string.format('%d', old))
 redis.call('EXPIREAT', KEYS[1], at)
--- Logged once per cutoff: the store calls this again for the sessions it
--- lists after the cutoff is in place.
-if raised then
-  redis.call('XADD', KEYS[3], '*', 'u', ARGV[4], 'c', string.format('%d', old), 'e', string.format('%d', at))
-end
 local n = 0
-for i = 4, #KEYS do
+for i = 3, #KEYS do
   local rev = redis.call('HGET', KEYS[i], 'rev')
   if rev and rev ~= '1' then
     redis.call('HSET', KEYS[i], 'rev', '1', 'rat', ARGV[2])
