@@ -16,6 +16,11 @@
 //! - reuse detected on B ends the session on A and C;
 //! - revoke-all on C takes effect on A and B.
 //!
+//! The Redis scenarios run on a Redis Cluster too (3 masters, 3 replicas,
+//! started by the tests), and there, while sessions rotate on two instances,
+//! every master is failed over to its replica in turn: no session is lost,
+//! nothing but a 503 answers during the gaps, and every session rotates after.
+//!
 //! Redis at `TEST_REDIS_URL` (default `redis://127.0.0.1:6379/`), PostgreSQL at
 //! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`); a test
 //! whose service is unreachable is skipped with its reason printed, except under
@@ -96,6 +101,8 @@ enum Leftovers {
         pool: PgPool,
         tables: Vec<String>,
     },
+    /// The test's Redis Cluster goes away with the test process.
+    Nothing,
 }
 
 /// Three instances on one store, two users (`alice`, `bob`) every instance knows,
@@ -345,6 +352,7 @@ impl Cluster {
                     cursor = next;
                 }
             }
+            Leftovers::Nothing => {}
             Leftovers::Postgres { pool, tables } => {
                 let sql = format!("DROP TABLE IF EXISTS {} CASCADE", tables.join(", "));
                 sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -437,6 +445,29 @@ async fn redis_cluster(window: Duration) -> Option<Cluster> {
         .map(|s| Arc::new(s) as Arc<dyn TokenStore>)
         .collect();
     Some(Cluster::start("Redis", stores, leftovers, window).await)
+}
+
+/// Held (shared) by the tests on this binary's Redis Cluster, and alone by the
+/// one that fails its masters over.
+static CLUSTER_IN_USE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Three instances on the test's Redis Cluster, each with its own store (its
+/// own cluster connection), under one fresh key prefix, with reuse window
+/// `window`.
+async fn redis_cluster_instances(window: Duration) -> Option<Cluster> {
+    let seeds = common::redis_cluster::cluster()?;
+    let prefix = common::unique_name("tjwt_multi");
+    let mut stores = Vec::new();
+    for _ in NAMES {
+        let store = RedisStore::builder()
+            .cluster_urls(seeds.urls.clone())
+            .key_prefix(&prefix)
+            .build()
+            .await
+            .expect("a store on the test cluster");
+        stores.push(Arc::new(store) as Arc<dyn TokenStore>);
+    }
+    Some(Cluster::start("Redis Cluster", stores, Leftovers::Nothing, window).await)
 }
 
 /// Three instances on one PostgreSQL, each with its own store on its own pool,
@@ -888,4 +919,123 @@ async fn postgres_revoke_all_on_one_takes_effect_on_all() {
     };
     revoke_all(&cluster).await;
     cluster.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_one_winner_of_64_across_instances() {
+    let _shared = CLUSTER_IN_USE.read().await;
+    let Some(cluster) = redis_cluster_instances(STRICT).await else {
+        return;
+    };
+    race(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_64_within_the_window_share_one_successor_across_instances() {
+    let _shared = CLUSTER_IN_USE.read().await;
+    let window = tower_jwt_auth::sessions::DEFAULT_REUSE_WINDOW;
+    let Some(cluster) = redis_cluster_instances(window).await else {
+        return;
+    };
+    race_within_window(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_logout_on_one_is_refused_on_the_others() {
+    let _shared = CLUSTER_IN_USE.read().await;
+    let Some(cluster) = redis_cluster_instances(STRICT).await else {
+        return;
+    };
+    logout(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_reuse_on_one_kills_the_session_on_all() {
+    let _shared = CLUSTER_IN_USE.read().await;
+    let Some(cluster) = redis_cluster_instances(STRICT).await else {
+        return;
+    };
+    reuse(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_revoke_all_on_one_takes_effect_on_all() {
+    let _shared = CLUSTER_IN_USE.read().await;
+    let Some(cluster) = redis_cluster_instances(STRICT).await else {
+        return;
+    };
+    revoke_all(&cluster).await;
+}
+
+/// While 24 sessions rotate over HTTP on A and B, each master of the cluster
+/// is failed over to its replica in turn (`CLUSTER FAILOVER`). A refresh may
+/// get a 503 during a gap (then the client retries the same token, and within
+/// the reuse window gets the successor of a rotation whose answer it lost);
+/// nothing else but a 200 is ever answered. After the three failovers every
+/// session still rotates: none was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_failover_of_every_master_loses_no_session() {
+    // No other test of this binary uses the cluster meanwhile: they would
+    // see the 503s of the gaps.
+    let _alone = CLUSTER_IN_USE.write().await;
+    let Some(seeds) = common::redis_cluster::cluster() else {
+        return;
+    };
+    let window = tower_jwt_auth::sessions::DEFAULT_REUSE_WINDOW;
+    let cluster = Arc::new(redis_cluster_instances(window).await.expect("instances"));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut chains = Vec::new();
+    for k in 0..24 {
+        let pair = cluster.login(k % 2, cluster.alice).await;
+        let (cluster, stop) = (cluster.clone(), stop.clone());
+        chains.push(tokio::spawn(async move {
+            let (mut refresh, mut rotations, mut unavailable) = (pair.refresh, 0u32, 0u32);
+            let mut k = k;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                k += 1;
+                let (status, body) = cluster.refresh(k % 2, &refresh).await;
+                match status {
+                    StatusCode::OK => {
+                        refresh = body["refresh"].as_str().expect("refresh").to_owned();
+                        rotations += 1;
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        unavailable += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    other => panic!("a refresh answered {other} during failovers: {body}"),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (refresh, rotations, unavailable)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let masters = seeds.master_ports();
+    assert_eq!(masters.len(), 3);
+    for port in masters {
+        let seeds_urls = seeds.urls.clone();
+        let promoted = tokio::task::spawn_blocking(move || {
+            let seeds = common::redis_cluster::RedisCluster { urls: seeds_urls };
+            seeds.fail_over(port)
+        })
+        .await
+        .expect("failover");
+        eprintln!("failed over master {port} to {promoted}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut rotations, mut unavailable) = (0, 0);
+    for chain in chains {
+        let (refresh, r, u) = chain.await.expect("a chain ran through the failovers");
+        rotations += r;
+        unavailable += u;
+        // The session survived: its newest token rotates, on either instance.
+        cluster.refresh_ok(A, &refresh).await;
+    }
+    eprintln!(
+        "Redis Cluster: 3 failovers under 24 rotating sessions: {rotations} rotations, \
+         {unavailable} answers 503, 0 sessions lost"
+    );
+    assert!(rotations > 100, "the sessions kept rotating: {rotations}");
 }

@@ -2,7 +2,9 @@
 //! (each its own connection), 100 logouts on A refused by B's view at once
 //! (a blocking read on a connection of the view's own: p99 under 100 ms with a
 //! 1 s poll), a revoke-all, a restart that loads the log, and the purge that
-//! drops expired entries but never the newest.
+//! drops expired entries but never the newest. The same on a Redis Cluster
+//! (the log is one key, so one slot; the view reads it on a cluster connection
+//! of its own).
 
 mod common;
 
@@ -24,10 +26,31 @@ async fn redis_pushes_logouts_to_other_instances() {
             .key_prefix(prefix.clone())
             .build()
     };
-    let (a, b) = match (store().await, store().await) {
-        (Ok(a), Ok(b)) => (Arc::new(a), Arc::new(b)),
-        (Err(e), _) | (_, Err(e)) => return common::unavailable("Redis", e).unwrap_or(()),
+    match (store().await, store().await) {
+        (Ok(a), Ok(b)) => pushes_logouts("Redis", Arc::new(a), Arc::new(b)).await,
+        (Err(e), _) | (_, Err(e)) => common::unavailable("Redis", e).unwrap_or(()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_pushes_logouts_to_other_instances() {
+    let Some(cluster) = common::redis_cluster::cluster() else {
+        return;
     };
+    let prefix = common::unique_name("view");
+    let store = || {
+        RedisStore::builder()
+            .cluster_urls(cluster.urls.clone())
+            .key_prefix(prefix.clone())
+            .build()
+    };
+    let (a, b) = (store().await.unwrap(), store().await.unwrap());
+    assert!(a.is_cluster());
+    pushes_logouts("Redis Cluster", Arc::new(a), Arc::new(b)).await;
+}
+
+/// 100 logouts on `a` seen by a view on `b`, a revoke-all, a restart, the purge.
+async fn pushes_logouts(what: &str, a: Arc<RedisStore>, b: Arc<RedisStore>) {
     let (sessions, _, id) = sessions_for(a.clone());
     let view = RevocationView::builder(b.clone())
         .poll_interval(Duration::from_secs(1))
@@ -50,7 +73,7 @@ async fn redis_pushes_logouts_to_other_instances() {
     }
     times.sort();
     eprintln!(
-        "Redis: propagation of 100 logouts: median {:?}, p99 {:?}, max {:?} (poll interval 1 s)",
+        "{what}: propagation of 100 logouts: median {:?}, p99 {:?}, max {:?} (poll interval 1 s)",
         times[50], times[98], times[99]
     );
     assert!(

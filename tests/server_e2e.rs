@@ -1404,6 +1404,23 @@ async fn redis_every_route() {
     scenario(&server, Db::None, &prefix).await;
 }
 
+/// Sessions in a Redis Cluster (`REDIS_CLUSTER_URLS`: 3 masters, 3 replicas,
+/// started by the test), users in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_every_route() {
+    let Some(cluster) = common::redis_cluster::cluster() else {
+        return;
+    };
+    let prefix = format!("{}_", &common::unique_name("e2e")[..16]);
+    let server = Server::start(&[
+        ("DATABASE_URL", "memory"),
+        ("REDIS_CLUSTER_URLS", &cluster.urls.join(",")),
+        ("TABLE_PREFIX", &prefix),
+        ("SESSION_MAX_AGE_SECS", "600"),
+    ]);
+    scenario(&server, Db::None, &prefix).await;
+}
+
 /// A reuse grace window lets the immediate predecessor be exchanged once more.
 /// A refused oversized body gets its 413, not a reset connection: the server
 /// reads and discards up to 8 MiB before answering (declared lengths; each

@@ -79,8 +79,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `DATABASE_URL`: users, and sessions unless Redis holds them.
     pub database: Database,
-    /// `REDIS_URL`: when set, sessions live in Redis.
-    pub redis_url: Option<String>,
+    /// `REDIS_URL` or `REDIS_CLUSTER_URLS`: when set, sessions live in Redis.
+    pub redis: Option<Redis>,
     /// `JWT_ALG` (default HS256).
     pub alg: Algorithm,
     /// `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE`, or neither.
@@ -155,16 +155,7 @@ impl Config {
             ));
         }
         let database = parse_database(get("DATABASE_URL"))?;
-        let redis_url = match get("REDIS_URL") {
-            None => None,
-            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
-            Some(u) => {
-                return Err(err(format!(
-                    "REDIS_URL: `{}` is not a redis:// or rediss:// URL",
-                    redact(&u)
-                )));
-            }
-        };
+        let redis = parse_redis(get("REDIS_URL"), get("REDIS_CLUSTER_URLS"))?;
         let alg = match get("JWT_ALG") {
             None => Algorithm::HS256,
             Some(v) => parse_alg(&v)?,
@@ -274,7 +265,7 @@ impl Config {
             oidc,
             bind,
             database,
-            redis_url,
+            redis,
             alg,
             key,
             kid,
@@ -367,6 +358,69 @@ fn check_host(url: &str, rest: &str) -> Result<(), ConfigError> {
 }
 
 /// The URL with the password of its user info replaced by `***`.
+/// Where sessions live in Redis.
+#[derive(Debug, Clone)]
+pub enum Redis {
+    /// `REDIS_URL`: one Redis.
+    Node(String),
+    /// `REDIS_CLUSTER_URLS`: a Redis Cluster's seed nodes.
+    Cluster(Vec<String>),
+}
+
+impl Redis {
+    /// The URL or URLs, passwords redacted, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Redis::Node(url) => redact(url),
+            Redis::Cluster(urls) => {
+                let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+                format!("the cluster {}", urls.join(","))
+            }
+        }
+    }
+}
+
+/// `REDIS_URL` or `REDIS_CLUSTER_URLS` (comma-separated seed nodes), not both;
+/// every URL `redis://` or `rediss://`.
+fn parse_redis(
+    node: Option<String>,
+    cluster: Option<String>,
+) -> Result<Option<Redis>, ConfigError> {
+    let check = |var: &str, u: &str| {
+        if u.starts_with("redis://") || u.starts_with("rediss://") {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "{var}: `{}` is not a redis:// or rediss:// URL",
+                redact(u)
+            )))
+        }
+    };
+    match (node, cluster) {
+        (Some(_), Some(_)) => Err(err("set REDIS_URL or REDIS_CLUSTER_URLS, not both".into())),
+        (Some(url), None) => {
+            check("REDIS_URL", &url)?;
+            Ok(Some(Redis::Node(url)))
+        }
+        (None, Some(list)) => {
+            let urls: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if urls.is_empty() {
+                return Err(err("REDIS_CLUSTER_URLS: no URL given".into()));
+            }
+            for url in &urls {
+                check("REDIS_CLUSTER_URLS", url)?;
+            }
+            Ok(Some(Redis::Cluster(urls)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();

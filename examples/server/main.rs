@@ -15,6 +15,7 @@
 //! | `BIND` | `127.0.0.1:3000` (port 0: any free port; the real one is printed) |
 //! | `DATABASE_URL` | `sqlite://tower-jwt-auth-example.db`; `postgres://...`, `mysql://...` or `memory` |
 //! | `REDIS_URL` | unset; when set, sessions live in Redis (users stay in `DATABASE_URL`) |
+//! | `REDIS_CLUSTER_URLS` | unset; comma-separated seed nodes (`redis://host:port/`) of a Redis Cluster that holds the sessions instead |
 //! | `JWT_ALG` | `HS256`; also `HS384`, `HS512`, `ES256`, `ES384`, `EdDSA`, `RS256` |
 //! | `JWT_SECRET` | for HS*: at least 32 bytes; unset: a random secret (tokens die with the process) |
 //! | `JWT_PRIVATE_KEY_FILE` | for ES*/EdDSA/RS256: a PEM private key; unset: a generated key pair |
@@ -288,7 +289,7 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn Backend>, Users), Conf
             store_chain(&e)
         ))
     };
-    let tokens_in_sql = config.redis_url.is_none();
+    let tokens_in_sql = config.redis.is_none();
 
     let (sql_store, users): (Option<Arc<dyn Backend>>, Users) = match &config.database {
         Database::Memory => (Some(Arc::new(MemoryStore::new())), Users::memory()),
@@ -329,21 +330,21 @@ async fn open_storage(config: &Config) -> Result<(Arc<dyn Backend>, Users), Conf
             (Some(Arc::new(store)), users)
         }
     };
-    let store = match &config.redis_url {
+    let store = match &config.redis {
         None => sql_store.ok_or_else(|| ConfigError("no token store".into()))?,
-        Some(url) => {
-            let redis = RedisStore::builder()
-                .url(url.clone())
-                .key_prefix(format!("{prefix}jwt_auth"))
-                .build()
-                .await
-                .map_err(|e| {
-                    ConfigError(format!(
-                        "cannot reach Redis at {}: {}",
-                        config::redact(url),
-                        store_chain(&e)
-                    ))
-                })?;
+        Some(target) => {
+            let builder = RedisStore::builder().key_prefix(format!("{prefix}jwt_auth"));
+            let builder = match target {
+                config::Redis::Node(url) => builder.url(url.clone()),
+                config::Redis::Cluster(urls) => builder.cluster_urls(urls.clone()),
+            };
+            let redis = builder.build().await.map_err(|e| {
+                ConfigError(format!(
+                    "cannot reach Redis at {}: {}",
+                    target.describe(),
+                    store_chain(&e)
+                ))
+            })?;
             Arc::new(redis) as Arc<dyn Backend>
         }
     };
@@ -413,7 +414,9 @@ fn print_quick_start(addr: SocketAddr, metrics: Option<SocketAddr>, config: &Con
         _ => addr,
     };
     let base = format!("http://{host}");
-    let sessions = if config.redis_url.is_some() {
+    let sessions = if let Some(config::Redis::Cluster(_)) = &config.redis {
+        "a Redis Cluster"
+    } else if config.redis.is_some() {
         "Redis"
     } else {
         "the database"

@@ -4,6 +4,8 @@
 //! tests.
 #![allow(dead_code)]
 
+pub mod redis_cluster;
+
 /// The URL of a service, from `var`, or the default for this kind of machine.
 pub fn service_url(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_owned())

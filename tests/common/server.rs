@@ -95,6 +95,7 @@ pub const SERVER_VARS: &[&str] = &[
     "BIND",
     "DATABASE_URL",
     "REDIS_URL",
+    "REDIS_CLUSTER_URLS",
     "JWT_ALG",
     "JWT_SECRET",
     "JWT_PRIVATE_KEY_FILE",
