@@ -1,6 +1,8 @@
-//! Rotations per second on Redis next to PostgreSQL, in the same run, with 1 and
-//! 16 concurrent clients; and the revocation check's cost per request
-//! (`is_revoked`, one round trip) on both, with `MemoryStore` for scale.
+//! Rotations per second on Redis next to PostgreSQL and a Redis Cluster (3
+//! masters, 3 replicas, started by the bench on loopback ports; with and
+//! without `replica_acks(1, 1 s)`, the `WAIT` after each write), in the same
+//! run, with 1 and 16 concurrent clients; and the revocation check's cost per
+//! request (`is_revoked`, one round trip) on each, with `MemoryStore` for scale.
 //!
 //! `cargo bench --bench redis_rotation -- --warm-up-time 1 --measurement-time 3`
 //!
@@ -23,6 +25,16 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use tower_jwt_auth::store::{NewSession, RotateOutcome, RotateRequest};
 use tower_jwt_auth::{MemoryStore, PgStore, RedisStore, SqlStoreOptions, TokenStore};
 use uuid::Uuid;
+
+#[path = "../tests/common/redis_cluster.rs"]
+#[allow(dead_code)]
+mod redis_cluster;
+
+/// What the cluster helper calls when it cannot start a cluster.
+fn unavailable<T>(what: &str, err: impl std::fmt::Display) -> Option<T> {
+    eprintln!("{what} left out: {err}");
+    None
+}
 
 const CHAIN: u64 = 100;
 const PREFIX: &str = "bench_rr";
@@ -64,6 +76,21 @@ async fn backends() -> Vec<(&'static str, Arc<dyn TokenStore>)> {
             Err(e) => eprintln!("postgres left out: {e}"),
         },
         Err(e) => eprintln!("postgres left out: {e}"),
+    }
+    if let Some(cluster) = redis_cluster::cluster() {
+        let build = |acks: bool| {
+            let builder = RedisStore::builder()
+                .cluster_urls(cluster.urls.clone())
+                .key_prefix(PREFIX);
+            let builder = if acks {
+                builder.replica_acks(1, std::time::Duration::from_secs(1))
+            } else {
+                builder
+            };
+            builder.build()
+        };
+        out.push(("redis_cluster", Arc::new(build(false).await.unwrap())));
+        out.push(("redis_cluster_wait1", Arc::new(build(true).await.unwrap())));
     }
     out
 }

@@ -390,14 +390,16 @@ fn parse_redis(
         if u.starts_with("redis://") || u.starts_with("rediss://") {
             Ok(())
         } else {
-            Err(err(format!(
+            Err(ConfigError(format!(
                 "{var}: `{}` is not a redis:// or rediss:// URL",
                 redact(u)
             )))
         }
     };
     match (node, cluster) {
-        (Some(_), Some(_)) => Err(err("set REDIS_URL or REDIS_CLUSTER_URLS, not both".into())),
+        (Some(_), Some(_)) => Err(ConfigError(
+            "set REDIS_URL or REDIS_CLUSTER_URLS, not both".into(),
+        )),
         (Some(url), None) => {
             check("REDIS_URL", &url)?;
             Ok(Some(Redis::Node(url)))
@@ -410,7 +412,7 @@ fn parse_redis(
                 .map(str::to_owned)
                 .collect();
             if urls.is_empty() {
-                return Err(err("REDIS_CLUSTER_URLS: no URL given".into()));
+                return Err(ConfigError("REDIS_CLUSTER_URLS: no URL given".into()));
             }
             for url in &urls {
                 check("REDIS_CLUSTER_URLS", url)?;
@@ -462,6 +464,29 @@ mod tests {
         assert_eq!(c.refresh_ttl, Duration::from_secs(86_400));
         assert_eq!(c.reuse_grace, Duration::from_secs(10));
         assert_eq!(c.metrics_bind, None);
+    }
+
+    #[test]
+    fn redis_is_one_node_or_a_cluster() {
+        assert!(cfg(&[]).unwrap().redis.is_none());
+        let c = cfg(&[("REDIS_URL", "redis://:pw@h:6379/")]).unwrap();
+        assert!(matches!(c.redis, Some(Redis::Node(_))));
+        let c = cfg(&[("REDIS_CLUSTER_URLS", "redis://a:7000/, redis://b:7001/,")]).unwrap();
+        let Some(Redis::Cluster(urls)) = c.redis else {
+            panic!("a cluster")
+        };
+        assert_eq!(urls, ["redis://a:7000/", "redis://b:7001/"]);
+        for bad in [
+            vec![("REDIS_CLUSTER_URLS", " , ")],
+            vec![("REDIS_CLUSTER_URLS", "redis://a:7000/,http://:secret@b/")],
+            vec![
+                ("REDIS_URL", "redis://a/"),
+                ("REDIS_CLUSTER_URLS", "redis://b/"),
+            ],
+        ] {
+            let e = cfg(&bad).unwrap_err();
+            assert!(!e.0.contains("secret"), "{}", e.0);
+        }
     }
 
     #[test]

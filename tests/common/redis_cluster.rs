@@ -10,6 +10,7 @@
 //! under `CI` (`.ci/run` makes sure it is installed).
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 pub struct RedisCluster {
     /// `redis://127.0.0.1:port/` of every node.
     pub urls: Vec<String>,
+    /// Where the nodes keep their files, for a cluster the tests started
+    /// (`None` for `TEST_REDIS_CLUSTER_URLS`).
+    pub dir: Option<PathBuf>,
 }
 
 /// The environment variable that names a running cluster.
@@ -36,7 +40,7 @@ pub fn cluster() -> Option<&'static RedisCluster> {
 fn start_or_find() -> Result<RedisCluster, String> {
     if let Ok(urls) = std::env::var(CLUSTER_URLS) {
         let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_owned()).collect();
-        return Ok(RedisCluster { urls });
+        return Ok(RedisCluster { urls, dir: None });
     }
     let which = Command::new("redis-server").arg("--version").output();
     if !which.is_ok_and(|o| o.status.success()) {
@@ -75,6 +79,7 @@ fn start_or_find() -> Result<RedisCluster, String> {
             .iter()
             .map(|p| format!("redis://127.0.0.1:{p}/"))
             .collect(),
+        dir: Some(dir),
     };
     wait_for(Duration::from_secs(30), || cluster.is_settled())
         .map_err(|_| "the cluster did not settle in 30 s".to_owned())?;
@@ -102,15 +107,17 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     Err("no free loopback ports for the cluster".to_owned())
 }
 
-/// Starts one node under a watchdog shell: when this process is gone, or the
-/// node exits, the shell stops the node and deletes the cluster's directory.
+/// Starts one node under a watchdog shell: when this process is gone, the
+/// shell stops the node (if it still runs) and deletes the cluster's
+/// directory. A node that dies (or is killed by a test) leaves the others'
+/// files alone, and can be started again on its port.
 fn start_node(dir: &std::path::Path, port: u16) -> Result<(), String> {
     let dir = dir.display().to_string();
     let script = format!(
         "redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes \
          --cluster-config-file '{dir}/nodes-{port}.conf' --cluster-node-timeout 2000 \
          --dir '{dir}' --save '' --appendonly no --logfile '{dir}/{port}.log' & node=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $node 2>/dev/null; do sleep 0.3; done; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.3; done; \
          kill $node 2>/dev/null; wait $node; rm -rf '{dir}'",
         parent = std::process::id()
     );
@@ -249,6 +256,44 @@ impl RedisCluster {
                 && self.is_settled()
         })
         .expect("the replica took over and the cluster settled");
+        replica.port
+    }
+
+    /// Kills the master at `master_port` (`SIGKILL`: no goodbye to the
+    /// cluster), waits until its replica has taken over (the cluster's node
+    /// timeout, 2 s, then an election), then starts the node again on its port
+    /// and waits until it has rejoined as the new master's replica. The
+    /// promoted replica's port. Only for a cluster the tests started.
+    pub fn kill_master(&self, master_port: u16) -> u16 {
+        let dir = self.dir.as_ref().expect("a cluster the tests started");
+        let nodes = self.nodes();
+        let master = nodes
+            .iter()
+            .find(|n| n.port == master_port && n.master)
+            .expect("a master at that port");
+        let replica = nodes
+            .iter()
+            .find(|n| n.master_id.as_deref() == Some(master.id.as_str()))
+            .expect("the master has a replica")
+            .clone();
+        let info = cli(master_port, &["INFO", "server"]).expect("INFO server");
+        let pid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .expect("the node's pid")
+            .trim()
+            .to_owned();
+        let killed = Command::new("kill").args(["-9", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill -9 {pid}");
+        wait_for(Duration::from_secs(30), || {
+            cli(replica.port, &["ROLE"]).is_ok_and(|r| r.starts_with("master"))
+                && cli(replica.port, &["CLUSTER", "INFO"])
+                    .is_ok_and(|i| i.contains("cluster_state:ok"))
+        })
+        .expect("the replica took over");
+        start_node(dir, master_port).expect("restart the killed node");
+        wait_for(Duration::from_secs(30), || self.is_settled())
+            .expect("the restarted node rejoined as a replica");
         replica.port
     }
 

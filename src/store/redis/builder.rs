@@ -10,6 +10,7 @@ use ::redis::Client;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::connection::Connection;
+use super::durability::ReplicaAcks;
 use super::log::LogSource;
 use super::records::Keys;
 use super::store::RedisStore;
@@ -39,6 +40,7 @@ pub struct RedisStoreBuilder {
     config: Option<ConnectionManagerConfig>,
     max_attempts: u32,
     response_timeout: Option<Duration>,
+    replica_acks: Option<ReplicaAcks>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -55,6 +57,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("max_attempts", &self.max_attempts)
             .field("response_timeout", &self.response_timeout)
+            .field("replica_acks", &self.replica_acks)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +70,7 @@ impl Default for RedisStoreBuilder {
             config: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             response_timeout: None,
+            replica_acks: None,
         }
     }
 }
@@ -161,6 +165,21 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Answer a write (a session created, a rotation, a revocation) only once
+    /// `replicas` replicas have it (`WAIT`, sent with the write to its node),
+    /// waiting at most `timeout` for them; a write they did not all
+    /// acknowledge in time is a [`StoreError`] (503), which the client retries.
+    /// Redis replicates asynchronously: without this, a primary that dies just
+    /// after answering can take the write with it, and a client holding the
+    /// successor of a lost rotation has lost its session. With it, a failover
+    /// loses no answered write as long as a replica that has it is promoted.
+    /// Off by default; `docs/redis.md` measures what it costs. `replicas`
+    /// must be at least 1 and `timeout` not zero.
+    pub fn replica_acks(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.replica_acks = Some(ReplicaAcks { replicas, timeout });
+        self
+    }
+
     /// How many read-decide-write rounds one rotation may take when concurrent
     /// writers keep changing its session (default 24, at least 1). Running out is a
     /// [`StoreError`], never a token outcome.
@@ -228,6 +247,14 @@ impl RedisStoreBuilder {
 
     /// The keys under the configured prefix, once the settings are checked.
     fn keys(&self) -> Result<Keys, StoreError> {
+        if self
+            .replica_acks
+            .is_some_and(|a| a.replicas == 0 || a.timeout.is_zero())
+        {
+            return Err(StoreError::new(
+                "replica acknowledgements need at least one replica and a timeout",
+            ));
+        }
         if self.response_timeout.is_some_and(|t| t.is_zero()) {
             return Err(StoreError::new(
                 "the Redis response timeout must not be zero",
@@ -304,14 +331,16 @@ impl RedisStoreBuilder {
         log_source: Option<LogSource>,
     ) -> RedisStore {
         let timeout = self.response_timeout.unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
-        RedisStore::new(
+        let mut store = RedisStore::new(
             con,
             keys,
             redacted_url,
             self.max_attempts,
             timeout,
             log_source,
-        )
+        );
+        store.replica_acks = self.replica_acks;
+        store
     }
 }
 

@@ -159,7 +159,7 @@ impl RedisStore {
             .arg(session_id.as_hyphenated().to_string())
             .arg("e")
             .arg(expires_at);
-        let _: String = self.call(cmd.query_async(con)).await?;
+        let _: String = self.write(con, &cmd).await?;
         Ok(())
     }
 
@@ -204,7 +204,7 @@ impl RedisStore {
             .arg(now_ms)
             .arg("e")
             .arg(lives_until);
-        let _: String = self.call(cmd.query_async(con)).await?;
+        let _: String = self.write(con, &cmd).await?;
         Ok(())
     }
 

@@ -56,7 +56,7 @@
 //! # Deployments
 //!
 //! A single Redis, a Sentinel-managed primary behind one address, or (feature
-//! `redis-cluster`, [`RedisStoreBuilder::cluster_urls`]) a Redis Cluster: the
+//! `redis-cluster`, `RedisStoreBuilder::cluster_urls`) a Redis Cluster: the
 //! cluster connection routes each request by its key's slot and follows
 //! `MOVED`/`ASK` redirections and failovers; during a failover's gap calls
 //! fail with a [`StoreError`] (503) and the store recovers by itself. The purge
@@ -82,6 +82,7 @@ use crate::error::StoreError;
 
 mod builder;
 mod connection;
+mod durability;
 mod log;
 mod purge;
 mod records;

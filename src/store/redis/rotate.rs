@@ -124,7 +124,7 @@ impl RedisStore {
             .arg(rotation::successor_expiry(session, req))
             .arg(req.now)
             .arg(expire_at(session.expires_at));
-        let applied: i64 = self.call(invocation.invoke_async(con)).await?;
+        let applied: i64 = self.write_script(con, &invocation).await?;
         Ok(applied == 1)
     }
 }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::connection::Connection;
+use super::durability::ReplicaAcks;
 use super::log::LogSource;
 use super::records::{self, Keys, expire_at};
 use super::redis_err;
@@ -40,7 +41,9 @@ pub struct RedisStore {
     redacted_url: Option<String>,
     pub(super) max_attempts: u32,
     /// How long each request waits for Redis's answer.
-    response_timeout: Duration,
+    pub(super) response_timeout: Duration,
+    /// How many replicas must have each write before it is answered.
+    pub(super) replica_acks: Option<ReplicaAcks>,
     pub(super) scripts: Scripts,
     /// Where revocation views' blocking reads of the log connect, when the
     /// store opened its own connection (a connection of their own: a blocking
@@ -58,6 +61,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.keys.prefix())
             .field("max_attempts", &self.max_attempts)
             .field("response_timeout", &self.response_timeout)
+            .field("replica_acks", &self.replica_acks)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +82,7 @@ impl RedisStore {
             redacted_url,
             max_attempts,
             response_timeout,
+            replica_acks: None,
             scripts: Scripts::new(),
             log_source,
             log_reader: tokio::sync::Mutex::new(None),
@@ -204,7 +209,7 @@ impl RedisStore {
         }
         let now = now_ms / 1000;
         invocation.arg(now_ms).arg(now).arg(expire_at(now));
-        let n: i64 = self.call(invocation.invoke_async(con)).await?;
+        let n: i64 = self.write_script(con, &invocation).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -228,15 +233,8 @@ impl RedisStore {
             }
             None => ("", ""),
         };
-        self.call(
-            invocation
-                .arg(version)
-                .arg(now)
-                .arg(cutoff)
-                .arg(user_id)
-                .invoke_async(con),
-        )
-        .await
+        invocation.arg(version).arg(now).arg(cutoff).arg(user_id);
+        self.write_script(con, &invocation).await
     }
 }
 
@@ -264,7 +262,7 @@ impl TokenStore for RedisStore {
             .arg(if s.label.is_some() { "1" } else { "0" })
             .arg(s.label.as_deref().unwrap_or(""))
             .arg(s.created_at_ms);
-        let created: i64 = self.call(invocation.invoke_async(&mut con)).await?;
+        let created: i64 = self.write_script(&mut con, &invocation).await?;
         if created == 1 {
             Ok(())
         } else {
