@@ -112,6 +112,9 @@ struct Cluster {
     client: HttpClient,
     alice: Uuid,
     bob: Uuid,
+    /// 24 more users every instance knows (their keys spread over the slots
+    /// of a Redis Cluster).
+    others: Vec<Uuid>,
     leftovers: Leftovers,
     backend: &'static str,
 }
@@ -156,12 +159,16 @@ impl Cluster {
     ) -> Cluster {
         assert_eq!(stores.len(), NAMES.len());
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let others: Vec<Uuid> = (0..24).map(|_| Uuid::new_v4()).collect();
         let mut instances = Vec::new();
         for store in stores {
             // Each instance resolves users on its own, as separate processes would.
             let users = Arc::new(Users::new());
             users.insert(alice, "alice".into());
             users.insert(bob, "bob".into());
+            for (k, user) in others.iter().enumerate() {
+                users.insert(*user, format!("user{k}"));
+            }
             // Its own Jwt, from the same key configuration.
             let sessions: Sessions<Users> = Sessions::new(test_jwt(), store, users)
                 .with_reuse_grace(window)
@@ -185,6 +192,7 @@ impl Cluster {
             client: Client::builder(TokioExecutor::new()).build_http(),
             alice,
             bob,
+            others,
             leftovers,
             backend,
         }
@@ -1011,6 +1019,43 @@ async fn redis_cluster_failover_of_every_master_loses_no_session() {
     assert!(rotations > 100, "the sessions kept rotating: {rotations}");
 }
 
+/// While 24 sessions (of 24 users, about 8 on each master) rotate on A and B,
+/// every slot but one of a master moves to another and back (`redis-cli --cluster
+/// reshard`): requests meet `ASK`,
+/// `TRYAGAIN` (a script whose keys are split between the two nodes mid-move)
+/// and `MOVED`. Nothing but a 200 or a 503 is answered, and every session
+/// rotates after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_resharding_loses_no_session() {
+    let _alone = CLUSTER_IN_USE.write().await;
+    let Some(seeds) = common::redis_cluster::cluster() else {
+        return;
+    };
+    let window = tower_jwt_auth::sessions::DEFAULT_REUSE_WINDOW;
+    let cluster = Arc::new(redis_cluster_instances(window).await.expect("instances"));
+    let rotating = Rotating::start(&cluster, 24).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let masters = seeds.master_ports();
+    let (from, to) = (masters[0], masters[1]);
+    // All but one: a master left without a slot would turn into a replica.
+    let slots = seeds.slot_count(from) - 1;
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        seeds.reshard(from, to, slots);
+        seeds.reshard(to, from, slots);
+    })
+    .await
+    .expect("reshard");
+    let moved = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (rotations, unavailable) = rotating.finish(&cluster).await;
+    eprintln!(
+        "Redis Cluster: {slots} slots moved there and back in {moved:?} under 24 rotating \
+         sessions: {rotations} rotations, {unavailable} answers 503, 0 sessions lost"
+    );
+    assert!(rotations > 100, "the sessions kept rotating: {rotations}");
+}
+
 /// A master is killed (`SIGKILL`) while 24 sessions rotate on A and B, with
 /// every write acknowledged by a replica before it is answered
 /// (`replica_acks(1, 1 s)`). Until the replica takes over (the cluster's node
@@ -1059,8 +1104,8 @@ async fn redis_cluster_a_killed_master_loses_no_acknowledged_rotation() {
     assert!(rotations > 100, "the sessions kept rotating: {rotations}");
 }
 
-/// Sessions of alice rotating over HTTP, each on A and B in turn, until
-/// stopped; a 503 is retried with the same token after 50 ms, anything else
+/// Sessions of as many users rotating over HTTP, each on A and B in turn,
+/// until stopped; a 503 is retried with the same token after 50 ms, anything else
 /// but a 200 fails the test.
 struct Rotating {
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -1072,7 +1117,7 @@ impl Rotating {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut chains = Vec::new();
         for k in 0..sessions {
-            let pair = cluster.login(k % 2, cluster.alice).await;
+            let pair = cluster.login(k % 2, cluster.others[k]).await;
             let (cluster, stop) = (cluster.clone(), stop.clone());
             chains.push(tokio::spawn(async move {
                 let (mut refresh, mut rotations, mut unavailable) = (pair.refresh, 0u32, 0u32);

@@ -306,3 +306,47 @@ impl RedisCluster {
             .collect()
     }
 }
+
+impl RedisCluster {
+    /// How many slots the master at `port` serves.
+    pub fn slot_count(&self, port: u16) -> u32 {
+        let nodes = cli(port, &["CLUSTER", "NODES"]).expect("CLUSTER NODES");
+        let line = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .expect("the node itself");
+        line.split_whitespace()
+            .skip(8)
+            .filter(|r| !r.starts_with('['))
+            .map(|r| match r.split_once('-') {
+                Some((a, b)) => b.parse::<u32>().unwrap() - a.parse::<u32>().unwrap() + 1,
+                None => 1,
+            })
+            .sum()
+    }
+
+    /// Moves `slots` hash slots from the master at `from` to the master at `to`
+    /// (`redis-cli --cluster reshard`: each slot is marked migrating, its keys
+    /// are `MIGRATE`d one batch at a time, then the slot is handed over; clients
+    /// meanwhile get `ASK`, `TRYAGAIN` and then `MOVED`), and waits until the
+    /// cluster has settled.
+    pub fn reshard(&self, from: u16, to: u16, slots: u32) {
+        let id_of = |port: u16| cli(port, &["CLUSTER", "MYID"]).expect("CLUSTER MYID");
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &id_of(from)])
+            .args(["--cluster-to", &id_of(to)])
+            .args(["--cluster-slots", &slots.to_string()])
+            .args(["--cluster-pipeline", "10", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("redis-cli --cluster reshard");
+        assert!(
+            out.status.success(),
+            "reshard: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(Duration::from_secs(30), || self.is_settled()).expect("settled after the reshard");
+    }
+}
