@@ -237,16 +237,7 @@ impl RedisCluster {
     /// catches up, then takes over) and waits until the cluster has settled on
     /// the new master. The new master's port.
     pub fn fail_over(&self, master_port: u16) -> u16 {
-        let nodes = self.nodes();
-        let master = nodes
-            .iter()
-            .find(|n| n.port == master_port && n.master)
-            .expect("a master at that port");
-        let replica = nodes
-            .iter()
-            .find(|n| n.master_id.as_deref() == Some(master.id.as_str()))
-            .expect("the master has a replica")
-            .clone();
+        let replica = self.replica_of(master_port);
         let answer = cli(replica.port, &["CLUSTER", "FAILOVER"]).expect("CLUSTER FAILOVER");
         assert_eq!(answer, "OK", "CLUSTER FAILOVER on {}", replica.port);
         wait_for(Duration::from_secs(30), || {
@@ -266,16 +257,7 @@ impl RedisCluster {
     /// promoted replica's port. Only for a cluster the tests started.
     pub fn kill_master(&self, master_port: u16) -> u16 {
         let dir = self.dir.as_ref().expect("a cluster the tests started");
-        let nodes = self.nodes();
-        let master = nodes
-            .iter()
-            .find(|n| n.port == master_port && n.master)
-            .expect("a master at that port");
-        let replica = nodes
-            .iter()
-            .find(|n| n.master_id.as_deref() == Some(master.id.as_str()))
-            .expect("the master has a replica")
-            .clone();
+        let replica = self.replica_of(master_port);
         let info = cli(master_port, &["INFO", "server"]).expect("INFO server");
         let pid = info
             .lines()
@@ -295,6 +277,20 @@ impl RedisCluster {
         wait_for(Duration::from_secs(30), || self.is_settled())
             .expect("the restarted node rejoined as a replica");
         replica.port
+    }
+
+    /// The replica of the master at `master_port`.
+    fn replica_of(&self, master_port: u16) -> Node {
+        let nodes = self.nodes();
+        let master = nodes
+            .iter()
+            .find(|n| n.port == master_port && n.master)
+            .expect("a master at that port");
+        nodes
+            .iter()
+            .find(|n| n.master_id.as_deref() == Some(master.id.as_str()))
+            .expect("the master has a replica")
+            .clone()
     }
 
     /// The ports of the current masters.

@@ -28,6 +28,7 @@ use super::redis_err;
 use super::store::RedisStore;
 use crate::error::StoreError;
 use crate::store::log::{Revocation, RevocationLog, Revoked};
+use crate::store::state;
 
 /// Sequence numbers per millisecond of a stream id (`ms-n` is `ms * this + n`).
 const PER_MS: u64 = 1_000_000;
@@ -186,8 +187,9 @@ impl RedisStore {
             .arg(self.keys.user(user_id));
         let (old, cutoff_ttl, set_ttl): (Option<String>, i64, i64) =
             self.call(pipe.query_async(con)).await?;
-        let old = old.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        if now_ms <= old {
+        let old = old.and_then(|v| v.parse::<u64>().ok());
+        let cutoff = state::next_cutoff(old, now_ms);
+        if Some(cutoff) == old {
             return Ok(());
         }
         let lives_until = [cutoff_ttl, set_ttl]
@@ -201,7 +203,7 @@ impl RedisStore {
             .arg("u")
             .arg(user_id)
             .arg("c")
-            .arg(now_ms)
+            .arg(cutoff)
             .arg("e")
             .arg(lives_until);
         let _: String = self.write(con, &cmd).await?;
