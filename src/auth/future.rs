@@ -53,6 +53,9 @@ impl<F: Future> ResponseFuture<F> {
 impl<F: Future> Future for ResponseFuture<F> {
     type Output = F::Output;
 
+    // Polling a finished future breaks `Future`'s contract (a caller's bug,
+    // not a request's input); it panics as std's and tower-http's futures do.
+    #[allow(clippy::panic)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Inner { fut } => fut.poll(cx),

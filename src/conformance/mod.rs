@@ -48,6 +48,9 @@
 //! [`TokenStore`]: crate::TokenStore
 //! [`TokenStore::rotate`]: crate::TokenStore::rotate
 
+// A test suite: its assertions are meant to panic on a failing backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

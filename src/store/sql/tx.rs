@@ -120,6 +120,9 @@ impl<DB: SqlDatabase> Held<DB> {
 impl<DB: SqlDatabase> Deref for Held<DB> {
     type Target = DB::Connection;
 
+    // `None` only inside `commit`, which owns `self` and drops it after
+    // taking the transaction: no deref can see it.
+    #[allow(clippy::expect_used)]
     fn deref(&self) -> &DB::Connection {
         match &self.inner {
             Inner::Conn(conn) => conn,
@@ -129,6 +132,9 @@ impl<DB: SqlDatabase> Deref for Held<DB> {
 }
 
 impl<DB: SqlDatabase> DerefMut for Held<DB> {
+    // `None` only inside `commit`, which owns `self` and drops it after
+    // taking the transaction: no deref can see it.
+    #[allow(clippy::expect_used)]
     fn deref_mut(&mut self) -> &mut DB::Connection {
         match &mut self.inner {
             Inner::Conn(conn) => conn,
