@@ -1113,3 +1113,44 @@ fn verify_signature_checks_a_foreign_jws_without_reading_its_payload() {
         Err(TokenError::Base64)
     );
 }
+
+#[test]
+fn custom_claims_are_read_with_the_rules_first_and_no_duplicates() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct App {
+        role: String,
+    }
+    let jwt = jwt();
+    let h = header(Access);
+    let app = |p: &str| jwt.validate_at::<App>(&hs(&h, p), Access, NOW);
+    let body = claims(Access, json!({"role": "editor"}));
+    assert_eq!(app(&body).unwrap().custom().role, "editor");
+    // Every key is still the app's to read: a JSON value sees the registered ones.
+    let all = jwt
+        .validate_at::<Value>(&hs(&h, &body), Access, NOW)
+        .unwrap();
+    assert_eq!(all.custom()["exp"], json!(NOW + 300));
+    assert_eq!(all.custom()["role"], json!("editor"));
+    // A rule broken: that rule's error, whatever the custom claims hold.
+    let expired_bad = claims(Access, json!({"role": 5, "exp": NOW - 1}));
+    assert_eq!(app(&expired_bad).unwrap_err(), TokenError::Expired);
+    let wrong_kind_bad = claims(Access, json!({"role": 5, "token_type": "refresh"}));
+    assert_eq!(app(&wrong_kind_bad).unwrap_err(), TokenError::WrongType);
+    // The rules kept, custom claims the app cannot read: a malformed token.
+    let bad = claims(Access, json!({"role": 5}));
+    assert_eq!(app(&bad).unwrap_err(), TokenError::Json);
+    assert_eq!(
+        app(&claims(Access, json!({}))).unwrap_err(),
+        TokenError::Json
+    );
+    // Duplicates, of the app's claim or a registered one, as with no custom claims.
+    let strip = |s: &str| s[..s.len() - 1].to_owned();
+    for p in [
+        format!(r#"{},"role":"admin"}}"#, strip(&body)),
+        format!(r#"{},"\u0072ole":"admin"}}"#, strip(&body)),
+        format!(r#"{},"exp":{}}}"#, strip(&body), NOW + 999),
+        format!(r#"{},"sub":"admin"}}"#, strip(&body)),
+    ] {
+        assert_eq!(app(&p).unwrap_err(), TokenError::DuplicateKey, "{p}");
+    }
+}

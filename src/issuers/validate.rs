@@ -91,7 +91,7 @@ impl IssuerRules {
             |kid| keys.iter().find(|k| k.kid() == kid),
             &dup,
         )?;
-        let reg = jws::parse_payload(&payload, &self.user_claim, &dup)?;
+        let (reg, custom) = crate::jwt::read_payload::<C>(&payload, &self.user_claim, &dup)?;
         let times = Times {
             issued_at: reg.iat.unwrap_or(0),
             not_before: reg.nbf,
@@ -116,7 +116,7 @@ impl IssuerRules {
             Some(path) => roles_at(&payload, path)?,
             None => Vec::new(),
         };
-        let custom: C = custom_claims(&payload)?;
+        let custom: C = custom.map_or_else(|| custom_claims(&payload), Ok)?;
         let scopes = reg.scopes();
         Ok(Claims {
             user_id,

@@ -10,6 +10,9 @@
 //! | `issue.rs` | minting tokens, [`TokenPair`] |
 //! | `validate.rs` | the claim rules (times, issuer, audience, typing) |
 //! | `jws.rs` | the JWS compact form, read strictly; [`verify_signature`] |
+//! | `json.rs` | the token's JSON objects: borrowed keys, no duplicates |
+//! | `payload.rs` | the claims validation reads, one `Claim` at a time |
+//! | `one_pass.rs` | those claims and the app's own in one pass over the payload |
 //! | `prepared.rs` | verification keys prepared once per key (aws-lc-rs) |
 //! | `crypto.rs` | picking jsonwebtoken's crypto provider |
 
@@ -18,8 +21,11 @@ mod claims;
 pub(crate) mod crypto;
 mod handle;
 mod issue;
+mod json;
 pub(crate) mod jws;
 mod keys;
+mod one_pass;
+mod payload;
 mod prepared;
 mod sec1;
 pub(crate) mod validate;
@@ -33,3 +39,4 @@ pub use issue::{IssueError, TokenPair};
 pub use jws::verify_signature;
 pub use keys::Key;
 pub(crate) use keys::KeySet;
+pub(crate) use one_pass::read_payload;

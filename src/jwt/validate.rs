@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::builder::Settings;
 use super::claims::{Claims, TokenKind, custom_claims};
 use super::handle::Jwt;
-use super::jws::{self, RawPayload};
+use super::jws;
+use super::one_pass::read_payload;
+use super::payload::RawPayload;
 use crate::error::TokenError;
 
 impl Jwt {
@@ -66,10 +68,10 @@ impl Jwt {
         }
         let dup = Cell::new(false);
         let payload = jws::verify_typed(token, kind, &self.keys(), &dup)?;
-        let reg = jws::parse_payload(&payload, &s.user_id_claim, &dup)?;
+        let (reg, custom) = read_payload::<C>(&payload, &s.user_id_claim, &dup)?;
         let times = check_registered(&reg, s, kind, now)?;
         let (jti, session_id, user_id) = required_ids(&reg)?;
-        let custom: C = custom_claims(&payload)?;
+        let custom: C = custom.map_or_else(|| custom_claims(&payload), Ok)?;
         let scopes = reg.scopes();
         Ok(Claims {
             user_id,
