@@ -1154,3 +1154,23 @@ fn custom_claims_are_read_with_the_rules_first_and_no_duplicates() {
         assert_eq!(app(&p).unwrap_err(), TokenError::DuplicateKey, "{p}");
     }
 }
+
+#[test]
+fn issuer_and_audience_read_back_as_the_token_names_them() {
+    let named = jwt_iss_aud();
+    let read = |changes: Value| check(&named, &token(Access, changes), Access).unwrap();
+    let c = read(json!({"iss": ISS, "aud": AUD}));
+    assert_eq!(c.issuer(), Some(ISS));
+    assert_eq!(c.audience(), [AUD]);
+    let c = read(json!({"iss": ISS, "aud": [AUD, "another"]}));
+    assert_eq!(c.audience(), [AUD, "another"]);
+    let c = read(json!({"iss": ISS, "aud": ["another", AUD]}));
+    assert_eq!(c.audience(), ["another", AUD]);
+    // No issuer or audience configured: none in the token, none read back;
+    // an issuer the app does not require is still read back.
+    let plain = jwt();
+    let c = check(&plain, &token(Access, json!({})), Access).unwrap();
+    assert_eq!((c.issuer(), c.audience()), (None, &[][..]));
+    let c = check(&plain, &token(Access, json!({"iss": "elsewhere"})), Access).unwrap();
+    assert_eq!(c.issuer(), Some("elsewhere"));
+}

@@ -338,9 +338,13 @@ fn entry_bytes<C>(c: &Claims<C>, payload_b64_len: usize) -> usize {
     let slot = 5 * (std::mem::size_of::<(u64, Box<Entry<C>>)>() + 1);
     let queue = 2 * std::mem::size_of::<u64>();
     let registered = c.user_id.capacity()
-        + c.issuer.as_ref().map_or(0, String::capacity)
-        + c.audience.capacity() * std::mem::size_of::<String>()
-        + c.audience.iter().map(String::capacity).sum::<usize>();
+        // Issuer and audience are usually shared with the settings; counted
+        // as if owned, so the estimate stays above the real heap.
+        + c.issuer.as_ref().map_or(0, |i| i.len() + 16)
+        + c.audience.as_ref().map_or(0, |a| {
+            16 + a.len() * std::mem::size_of::<String>()
+                + a.iter().map(String::capacity).sum::<usize>()
+        });
     // A zero-sized claims type (`NoCustomClaims`) can own no heap.
     let custom = if std::mem::size_of::<C>() == 0 {
         0

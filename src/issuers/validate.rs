@@ -13,7 +13,10 @@ use uuid::Uuid;
 use super::issuer::{IssuerKeys, IssuerRules, TrustedIssuer};
 use crate::error::{AuthError, TokenError};
 use crate::jwt::validate::{Times, check_times};
-use crate::jwt::{Claims, Key, OutsideClaims, TokenKind, custom_claims, jws};
+use crate::jwt::{
+    Claims, Key, OutsideClaims, PayloadBuf, TokenKind, custom_claims, jws, shared_audience,
+    shared_issuer,
+};
 
 /// What the keys at hand could decide about a token.
 pub(crate) enum Judged<C> {
@@ -85,13 +88,15 @@ impl IssuerRules {
             return Err(TokenError::TooLarge);
         }
         let dup = Cell::new(false);
+        let mut buf = PayloadBuf::new();
         let payload = jws::verify_with(
             token,
             |typ| !self.require_at_jwt || typ.is_some_and(|t| TokenKind::Access.matches_typ(t)),
             |kid| keys.iter().find(|k| k.kid() == kid),
             &dup,
+            &mut buf,
         )?;
-        let (reg, custom) = crate::jwt::read_payload::<C>(&payload, &self.user_claim, &dup)?;
+        let (reg, custom) = crate::jwt::read_payload::<C>(payload, &self.user_claim, &dup)?;
         let times = Times {
             issued_at: reg.iat.unwrap_or(0),
             not_before: reg.nbf,
@@ -113,10 +118,10 @@ impl IssuerRules {
             _ => return Err(TokenError::MissingClaim),
         };
         let roles = match &self.roles_claim {
-            Some(path) => roles_at(&payload, path)?,
+            Some(path) => roles_at(payload, path)?,
             None => Vec::new(),
         };
-        let custom: C = custom.map_or_else(|| custom_claims(&payload), Ok)?;
+        let custom: C = custom.map_or_else(|| custom_claims(payload), Ok)?;
         let scopes = reg.scopes();
         Ok(Claims {
             user_id,
@@ -126,8 +131,8 @@ impl IssuerRules {
             issued_at: times.issued_at,
             not_before: times.not_before,
             expires_at: times.expires_at,
-            issuer: reg.iss.map(Cow::into_owned),
-            audience: reg.aud.into_iter().map(Cow::into_owned).collect(),
+            issuer: shared_issuer(reg.iss, None),
+            audience: shared_audience(&reg.aud, None),
             scopes,
             outside: Some(Box::new(OutsideClaims {
                 roles,

@@ -13,8 +13,8 @@ use crate::error::ConfigError;
 /// Settings fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub(crate) issuer: Option<String>,
-    pub(crate) audience: Vec<String>,
+    pub(crate) issuer: Option<Arc<str>>,
+    pub(crate) audience: Arc<[String]>,
     pub(crate) leeway: u64,
     pub(crate) access_ttl: u64,
     pub(crate) refresh_ttl: u64,
@@ -194,8 +194,8 @@ impl JwtBuilder {
             return Err(ConfigError::BadName("empty issuer or audience".into()));
         }
         let settings = Settings {
-            issuer: self.issuer,
-            audience: self.audience,
+            issuer: self.issuer.map(Arc::from),
+            audience: Arc::from(self.audience),
             leeway: secs(self.leeway),
             access_ttl: secs(self.access_ttl),
             refresh_ttl: secs(self.refresh_ttl),

@@ -2,10 +2,14 @@
 //! id, the user id as the string value of the app's configured id field, and the
 //! app's own custom claims.
 
+use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::payload::Audience;
 
 /// The two kinds of token. Each endpoint accepts only its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,8 +80,12 @@ pub struct Claims<C = NoCustomClaims> {
     pub(crate) issued_at: u64,
     pub(crate) not_before: Option<u64>,
     pub(crate) expires_at: u64,
-    pub(crate) issuer: Option<String>,
-    pub(crate) audience: Vec<String>,
+    /// Shared with the [`Jwt`](crate::Jwt)'s settings when it is the configured
+    /// issuer (no allocation per token).
+    pub(crate) issuer: Option<Arc<str>>,
+    /// `None` for no audience; shared with the settings when it is exactly the
+    /// configured list.
+    pub(crate) audience: Option<Arc<[String]>>,
     /// `scope` (space-separated) or `scp` (an array), as a list.
     pub(crate) scopes: Vec<String>,
     /// What only a token from a [`TrustedIssuer`](crate::TrustedIssuer)
@@ -156,7 +164,7 @@ impl<C> Claims<C> {
 
     /// `aud` (a single audience is a one-element list).
     pub fn audience(&self) -> &[String] {
-        &self.audience
+        self.audience.as_deref().unwrap_or(&[])
     }
 
     /// The scopes the token grants: `scope` (space-separated, RFC 8693 and
@@ -225,6 +233,37 @@ pub(crate) fn custom_claims<C: serde::de::DeserializeOwned>(
         }
     }
     serde_json::from_slice(payload).map_err(|_| crate::error::TokenError::Json)
+}
+
+/// The issuer a token names, sharing `configured`'s allocation when it is that
+/// one.
+pub(crate) fn shared_issuer(
+    iss: Option<Cow<'_, str>>,
+    configured: Option<&Arc<str>>,
+) -> Option<Arc<str>> {
+    let iss = iss?;
+    match configured {
+        Some(c) if **c == *iss => Some(c.clone()),
+        _ => Some(Arc::from(&*iss)),
+    }
+}
+
+/// The audiences a token names (`None` for none), sharing `configured`'s
+/// allocation when they are the same list.
+pub(crate) fn shared_audience(
+    aud: &Audience<'_>,
+    configured: Option<&Arc<[String]>>,
+) -> Option<Arc<[String]>> {
+    if aud.is_empty() {
+        return None;
+    }
+    if let Some(c) = configured
+        && c.len() == aud.len()
+        && c.iter().zip(aud.iter()).all(|(c, a)| c == a)
+    {
+        return Some(c.clone());
+    }
+    Some(aud.iter().map(str::to_owned).collect())
 }
 
 /// Registered claim names; custom claims may not use them.

@@ -110,9 +110,9 @@ impl Jwt {
         payload.insert("iat".into(), m.issued_at.into());
         payload.insert("exp".into(), m.expires_at.into());
         if let Some(iss) = &s.issuer {
-            payload.insert("iss".into(), iss.as_str().into());
+            payload.insert("iss".into(), (&**iss).into());
         }
-        match s.audience.as_slice() {
+        match &s.audience[..] {
             [] => {}
             [one] => {
                 payload.insert("aud".into(), one.as_str().into());

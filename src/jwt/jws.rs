@@ -14,40 +14,47 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use super::json::{CowStr, KeyStr, SeenKeys, parse_json};
 
+use super::b64::{HeaderBuf, PayloadBuf};
 use super::claims::TokenKind;
 use super::keys::{Key, KeySet, MAX_SIGNATURE_LEN};
 use crate::error::TokenError;
 
 /// The header and signature steps for a token of `kind` signed by a key of
 /// `keys`: explicit typing (`typ`), the key named by `kid`, the pinned
-/// algorithm, the signature. Answers the decoded payload, not yet parsed.
-pub(crate) fn verify_typed(
+/// algorithm, the signature. Answers the decoded payload (in `payload`), not
+/// yet parsed.
+pub(crate) fn verify_typed<'b>(
     token: &str,
     kind: TokenKind,
     keys: &KeySet,
     dup: &Cell<bool>,
-) -> Result<Vec<u8>, TokenError> {
+    payload: &'b mut PayloadBuf,
+) -> Result<&'b [u8], TokenError> {
     verify_with(
         token,
         |typ| typ.is_some_and(|t| kind.matches_typ(t)),
         |kid| keys.find(kid),
         dup,
+        payload,
     )
 }
 
 /// The header and signature steps with the rules given: `typ_ok` judges the
 /// `typ` header (absent: `None`), `find` names the key for a `kid` (a token
 /// without `kid` is [`TokenError::UnknownKey`]), whose pinned algorithm the
-/// header must name. Answers the decoded payload, not yet parsed.
-pub(crate) fn verify_with<'k>(
+/// header must name. Answers the decoded payload (in `payload`), not yet
+/// parsed.
+pub(crate) fn verify_with<'k, 'b>(
     token: &str,
     typ_ok: impl FnOnce(Option<&str>) -> bool,
     find: impl FnOnce(&str) -> Option<&'k Key>,
     dup: &Cell<bool>,
-) -> Result<Vec<u8>, TokenError> {
+    payload: &'b mut PayloadBuf,
+) -> Result<&'b [u8], TokenError> {
     let (header_b64, payload_b64, sig_b64) = split(token, Payload::NonEmpty)?;
-    let header_json = decode_b64(header_b64)?;
-    let header = parse_json(&header_json, HeaderSeed { dup }, dup)?;
+    let mut header_buf = HeaderBuf::new();
+    let header_json = header_buf.decode(header_b64)?;
+    let header = parse_json(header_json, HeaderSeed { dup }, dup)?;
     header.check()?;
     if !typ_ok(header.typ.as_deref()) {
         return Err(TokenError::WrongType);
@@ -64,7 +71,7 @@ pub(crate) fn verify_with<'k>(
         header_b64.len() + 1 + payload_b64.len(),
         sig_b64,
     )?;
-    decode_b64(payload_b64)
+    payload.decode(payload_b64)
 }
 
 /// What `pick` makes of the `iss` of a token's payload, read before any
@@ -78,8 +85,8 @@ pub(crate) fn pick_by_issuer<T>(token: &str, pick: impl FnOnce(&str) -> Option<T
         iss: Option<Cow<'a, str>>,
     }
     let (_, payload_b64, _) = split(token, Payload::NonEmpty).ok()?;
-    let payload = decode_b64(payload_b64).ok()?;
-    let iss: Iss<'_> = serde_json::from_slice(&payload).ok()?;
+    let mut payload = PayloadBuf::new();
+    let iss: Iss<'_> = serde_json::from_slice(payload.decode(payload_b64).ok()?).ok()?;
     pick(iss.iss.as_deref()?)
 }
 
@@ -108,8 +115,9 @@ pub(crate) fn pick_by_issuer<T>(token: &str, pick: impl FnOnce(&str) -> Option<T
 pub fn verify_signature(token: &str, key: &Key) -> Result<(), TokenError> {
     let (header_b64, payload_b64, sig_b64) = split(token, Payload::MayBeEmpty)?;
     let dup = Cell::new(false);
-    let header_json = decode_b64(header_b64)?;
-    let header = parse_json(&header_json, HeaderSeed { dup: &dup }, &dup)?;
+    let mut header_buf = HeaderBuf::new();
+    let header_json = header_buf.decode(header_b64)?;
+    let header = parse_json(header_json, HeaderSeed { dup: &dup }, &dup)?;
     header.check()?;
     if header.kid.as_deref().is_some_and(|kid| kid != key.kid()) {
         return Err(TokenError::UnknownKey);
@@ -239,10 +247,6 @@ fn split(token: &str, payload: Payload) -> Result<(&str, &str, &str), TokenError
 enum Payload {
     NonEmpty,
     MayBeEmpty,
-}
-
-fn decode_b64(part: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Base64)
 }
 
 /// The header fields validation reads.

@@ -9,6 +9,7 @@
 //! | `claims.rs` | [`Claims`], [`TokenKind`], [`NoCustomClaims`] |
 //! | `issue.rs` | minting tokens, [`TokenPair`] |
 //! | `validate.rs` | the claim rules (times, issuer, audience, typing) |
+//! | `b64.rs` | decoding a token's parts, on the stack when they fit |
 //! | `jws.rs` | the JWS compact form, read strictly; [`verify_signature`] |
 //! | `json.rs` | the token's JSON objects: borrowed keys, no duplicates |
 //! | `payload.rs` | the claims validation reads, one `Claim` at a time |
@@ -16,6 +17,7 @@
 //! | `prepared.rs` | verification keys prepared once per key (aws-lc-rs) |
 //! | `crypto.rs` | picking jsonwebtoken's crypto provider |
 
+mod b64;
 mod builder;
 mod claims;
 pub(crate) mod crypto;
@@ -30,9 +32,10 @@ mod prepared;
 mod sec1;
 pub(crate) mod validate;
 
+pub(crate) use b64::PayloadBuf;
 pub use builder::JwtBuilder;
 pub use claims::{Claims, NoCustomClaims, TokenKind};
-pub(crate) use claims::{OutsideClaims, custom_claims};
+pub(crate) use claims::{OutsideClaims, custom_claims, shared_audience, shared_issuer};
 pub use handle::Jwt;
 pub(crate) use issue::Mint;
 pub use issue::{IssueError, TokenPair};

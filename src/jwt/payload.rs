@@ -53,8 +53,32 @@ impl<'de> Deserialize<'de> for NumericDate {
     }
 }
 
-/// `aud` (and `scope`, `scp`): one string or an array of strings.
-struct Audience<'de>(Vec<Cow<'de, str>>);
+/// `aud`: one string or an array of strings, the first held inline (a token
+/// almost always names one audience: no allocation for it).
+#[derive(Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(crate) struct Audience<'de> {
+    first: Option<Cow<'de, str>>,
+    more: Vec<Cow<'de, str>>,
+}
+
+impl<'de> Audience<'de> {
+    fn push(&mut self, aud: Cow<'de, str>) {
+        match self.first {
+            None => self.first = Some(aud),
+            Some(_) => self.more.push(aud),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        self.first.iter().chain(&self.more).map(|a| &**a)
+    }
+}
 
 impl<'de> Deserialize<'de> for Audience<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -65,17 +89,21 @@ impl<'de> Deserialize<'de> for Audience<'de> {
                 f.write_str("a string or an array of strings")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Audience(vec![Cow::Borrowed(v)]))
+                let mut out = Audience::default();
+                out.push(Cow::Borrowed(v));
+                Ok(out)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Audience(vec![Cow::Owned(v.to_owned())]))
+                let mut out = Audience::default();
+                out.push(Cow::Owned(v.to_owned()));
+                Ok(out)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
+                let mut out = Audience::default();
                 while let Some(CowStr(s)) = seq.next_element()? {
                     out.push(s);
                 }
-                Ok(Audience(out))
+                Ok(out)
             }
         }
         d.deserialize_any(V)
@@ -110,7 +138,7 @@ pub(crate) struct RawPayload<'de> {
     pub(crate) sid: Option<Cow<'de, str>>,
     pub(crate) token_type: Option<Cow<'de, str>>,
     pub(crate) iss: Option<Cow<'de, str>>,
-    pub(crate) aud: Vec<Cow<'de, str>>,
+    pub(crate) aud: Audience<'de>,
     /// `aud` is in the payload (even as an empty list).
     pub(crate) aud_present: bool,
     pub(crate) user_id: Option<Cow<'de, str>>,
@@ -194,7 +222,7 @@ impl Claim {
             Claim::TokenType => p.token_type = text(d)?,
             Claim::Iss => p.iss = text(d)?,
             Claim::Aud => {
-                p.aud = Audience::deserialize(d)?.0;
+                p.aud = Audience::deserialize(d)?;
                 p.aud_present = true;
             }
             Claim::Scope | Claim::Scp => {

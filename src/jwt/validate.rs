@@ -8,8 +8,9 @@ use std::cell::Cell;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::b64::PayloadBuf;
 use super::builder::Settings;
-use super::claims::{Claims, TokenKind, custom_claims};
+use super::claims::{Claims, TokenKind, custom_claims, shared_audience, shared_issuer};
 use super::handle::Jwt;
 use super::jws;
 use super::one_pass::read_payload;
@@ -67,11 +68,12 @@ impl Jwt {
             return Err(TokenError::TooLarge);
         }
         let dup = Cell::new(false);
-        let payload = jws::verify_typed(token, kind, &self.keys(), &dup)?;
-        let (reg, custom) = read_payload::<C>(&payload, &s.user_id_claim, &dup)?;
+        let mut buf = PayloadBuf::new();
+        let payload = jws::verify_typed(token, kind, &self.keys(), &dup, &mut buf)?;
+        let (reg, custom) = read_payload::<C>(payload, &s.user_id_claim, &dup)?;
         let times = check_registered(&reg, s, kind, now)?;
         let (jti, session_id, user_id) = required_ids(&reg)?;
-        let custom: C = custom.map_or_else(|| custom_claims(&payload), Ok)?;
+        let custom: C = custom.map_or_else(|| custom_claims(payload), Ok)?;
         let scopes = reg.scopes();
         Ok(Claims {
             user_id,
@@ -81,10 +83,10 @@ impl Jwt {
             issued_at: times.issued_at,
             not_before: times.not_before,
             expires_at: times.expires_at,
-            issuer: reg.iss.map(Cow::into_owned),
+            issuer: shared_issuer(reg.iss, s.issuer.as_ref()),
             scopes,
             outside: None,
-            audience: reg.aud.into_iter().map(Cow::into_owned).collect(),
+            audience: shared_audience(&reg.aud, Some(&s.audience)),
             custom,
         })
     }
@@ -138,7 +140,7 @@ fn check_registered(
     check_times(times, s.leeway, now)?;
     times.issued_at = reg.iat.ok_or(TokenError::MissingClaim)?;
     if let Some(want) = &s.issuer
-        && reg.iss.as_deref() != Some(want.as_str())
+        && reg.iss.as_deref() != Some(&**want)
     {
         return Err(TokenError::Issuer);
     }
