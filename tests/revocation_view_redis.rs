@@ -4,9 +4,15 @@
 //! 1 s poll), a revoke-all, a restart that loads the log, and the purge that
 //! drops expired entries but never the newest. The same on a Redis Cluster
 //! (the log is one key, so one slot; the view reads it on a cluster connection
-//! of its own).
+//! of its own). And the view's connection cut by the tests' TCP proxy: past
+//! the bound the layer answers 503 or asks the store, never a stale accept, and
+//! the view catches up by itself.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+#[path = "common/view_cut.rs"]
+mod view_cut;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +53,30 @@ async fn redis_cluster_pushes_logouts_to_other_instances() {
     let (a, b) = (store().await.unwrap(), store().await.unwrap());
     assert!(a.is_cluster());
     pushes_logouts("Redis Cluster", Arc::new(a), Arc::new(b)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up() {
+    let url = common::service_url(common::REDIS_URL.0, common::REDIS_URL.1);
+    let prefix = common::unique_name("viewcut");
+    let direct = match RedisStore::builder()
+        .url(url.clone())
+        .key_prefix(prefix.clone())
+        .build()
+        .await
+    {
+        Ok(store) => store,
+        Err(e) => return common::unavailable("Redis", e).unwrap_or(()),
+    };
+    let proxy = proxy::Proxy::start(proxy::redis_host_port(&url)).await;
+    let via_proxy = RedisStore::builder()
+        .url(proxy::redis_url_via(&url, &proxy))
+        .key_prefix(prefix)
+        .response_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    view_cut::never_stale_and_catches_up(Arc::new(direct), Arc::new(via_proxy), &proxy).await;
 }
 
 /// 100 logouts on `a` seen by a view on `b`, a revoke-all, a restart, the purge.

@@ -9,39 +9,27 @@
 mod common;
 #[path = "common/proxy.rs"]
 mod proxy;
+#[path = "common/view_cut.rs"]
+mod view_cut;
 
 use std::convert::Infallible;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 use proxy::Proxy;
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqlitePoolOptions;
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, service_fn};
 use tower_jwt_auth::conformance::sessions_for;
 use tower_jwt_auth::store::sql::SqlStoreOptions;
 use tower_jwt_auth::{
     JwtAuthLayer, MySqlStore, NoCustomClaims, PgStore, RevocationLog, RevocationView, SqliteStore,
     TokenStore, ViewAnswer,
 };
-
-type Body = Full<Bytes>;
-
-async fn status(
-    svc: &(impl tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone),
-    token: &str,
-) -> StatusCode {
-    let req = Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::default())
-        .unwrap();
-    svc.clone().oneshot(req).await.unwrap().status()
-}
+use view_cut::{Body, status};
 
 /// 100 logouts on instance A (`a`), each refused by instance B's view (of
 /// `b`): returns the propagation times, sorted.
@@ -230,68 +218,5 @@ async fn postgres_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up()
         )
         .unwrap(),
     );
-    let direct = Arc::new(direct);
-    let (sessions, _, id) = sessions_for(direct.clone());
-    let view = RevocationView::builder(via_proxy.clone())
-        .poll_interval(Duration::from_millis(100))
-        .max_lag(Duration::from_millis(500))
-        .start();
-    view.ready(Duration::from_secs(5)).await.unwrap();
-    let ok = || {
-        service_fn(|_req: Request<Body>| async {
-            Ok::<_, Infallible>(Response::new(Body::default()))
-        })
-    };
-    let alone = JwtAuthLayer::new(sessions.jwt().clone())
-        .revocation_view(view.clone())
-        .layer(ok());
-    let with_store = JwtAuthLayer::new(sessions.jwt().clone())
-        .revocation_view(view.clone())
-        .revocation_check(direct.clone())
-        .layer(ok());
-
-    let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-    let other = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-    assert_eq!(status(&alone, &pair.access).await, StatusCode::OK);
-    // The feed's connections are cut; a logout happens on another instance meanwhile.
-    proxy.cut();
-    sessions.logout(&pair.refresh).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(!view.is_fresh(), "past its bound without reading the log");
-    // Concurrent load while the feed is down: never a stale accept.
-    let load: Vec<_> = (0..64)
-        .map(|i| {
-            let (alone, with_store) = (alone.clone(), with_store.clone());
-            let (gone, live) = (pair.access.clone(), other.access.clone());
-            tokio::spawn(async move {
-                if i % 2 == 0 {
-                    (status(&alone, &gone).await, status(&alone, &live).await)
-                } else {
-                    (
-                        status(&with_store, &gone).await,
-                        status(&with_store, &live).await,
-                    )
-                }
-            })
-        })
-        .collect();
-    for (i, l) in load.into_iter().enumerate() {
-        let (gone, live) = l.await.unwrap();
-        if i % 2 == 0 {
-            assert_eq!(
-                (gone, live),
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    StatusCode::SERVICE_UNAVAILABLE
-                )
-            );
-        } else {
-            assert_eq!((gone, live), (StatusCode::UNAUTHORIZED, StatusCode::OK));
-        }
-    }
-    // Back: the view catches up by itself, with the logout made while it was cut off.
-    proxy.restore();
-    view.ready(Duration::from_secs(10)).await.unwrap();
-    assert_eq!(status(&alone, &pair.access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(status(&alone, &other.access).await, StatusCode::OK);
+    view_cut::never_stale_and_catches_up(Arc::new(direct), via_proxy, &proxy).await;
 }

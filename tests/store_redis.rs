@@ -85,20 +85,12 @@ tower_jwt_auth::token_store_conformance!(case_store);
 
 /// `host:port` of the test Redis, for the proxy.
 fn redis_host_port() -> String {
-    let url = redis_url();
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:6379")
-    }
+    proxy::redis_host_port(&redis_url())
 }
 
 /// The test URL with its host and port replaced by the proxy's.
 fn url_via(proxy: &Proxy) -> String {
-    redis_url().replacen(&redis_host_port(), &proxy.addr().to_string(), 1)
+    proxy::redis_url_via(&redis_url(), proxy)
 }
 
 /// Redis goes away mid-run (every connection cut, new ones refused): refresh and

@@ -79,3 +79,21 @@ impl Drop for Proxy {
         self.cut.send_modify(|n| *n += 1);
     }
 }
+
+/// `host:port` of a Redis URL (`redis://[user:pass@]host[:port][/db]`), the
+/// proxy's target.
+pub fn redis_host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:6379")
+    }
+}
+
+/// The Redis URL `url` with its host and port replaced by `proxy`'s.
+pub fn redis_url_via(url: &str, proxy: &Proxy) -> String {
+    url.replacen(&redis_host_port(url), &proxy.addr().to_string(), 1)
+}
