@@ -15,6 +15,7 @@ pub struct Proxy {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    freeze: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,7 +26,8 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy addr");
         let up = Arc::new(AtomicBool::new(true));
         let (cut, _) = watch::channel(0u64);
-        let (up2, cut2) = (up.clone(), cut.clone());
+        let (freeze, _) = watch::channel(0u64);
+        let (up2, cut2, freeze2) = (up.clone(), cut.clone(), freeze.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
@@ -37,6 +39,7 @@ impl Proxy {
                 }
                 let target = target.clone();
                 let mut cut_rx = cut2.subscribe();
+                let mut freeze_rx = freeze2.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(&target).await else {
                         return;
@@ -44,6 +47,11 @@ impl Proxy {
                     tokio::select! {
                         _ = copy_bidirectional(&mut client, &mut server) => {}
                         _ = cut_rx.changed() => {}
+                        // Frozen: both sockets stay open, nothing passes,
+                        // until a cut or the proxy's end.
+                        _ = freeze_rx.changed() => {
+                            let _ = cut_rx.changed().await;
+                        }
                     }
                 });
             }
@@ -52,6 +60,7 @@ impl Proxy {
             addr,
             up,
             cut,
+            freeze,
             task,
         }
     }
@@ -65,6 +74,13 @@ impl Proxy {
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Every open connection goes silent for good, without being closed (a
+    /// flow a firewall or NAT dropped without a word: reads on it wait
+    /// forever); new connections pass as usual.
+    pub fn freeze(&self) {
+        self.freeze.send_modify(|n| *n += 1);
     }
 
     /// Accepts connections again.

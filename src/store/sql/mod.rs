@@ -77,6 +77,8 @@ mod dialect;
 mod driver;
 mod log;
 mod migrate;
+#[cfg(feature = "postgres")]
+mod pg_listen;
 mod purge;
 mod statements;
 mod store;
@@ -133,6 +135,7 @@ pub struct SqlStoreOptions {
     max_retries: u32,
     operation_timeout: Duration,
     purge_batch_size: u32,
+    listen_probe_interval: Duration,
 }
 
 impl Default for SqlStoreOptions {
@@ -142,13 +145,15 @@ impl Default for SqlStoreOptions {
             max_retries: 5,
             operation_timeout: Duration::from_secs(5),
             purge_batch_size: 1000,
+            listen_probe_interval: Duration::from_secs(30),
         }
     }
 }
 
 impl SqlStoreOptions {
     /// The defaults: prefix `jwt_auth_`, 5 retries, a 5 s operation timeout,
-    /// purge batches of 1000 rows.
+    /// purge batches of 1000 rows, the `LISTEN` connection probed after 30 s
+    /// of silence.
     pub fn new() -> Self {
         Self::default()
     }
@@ -183,6 +188,17 @@ impl SqlStoreOptions {
         self
     }
 
+    /// PostgreSQL: how long the revocation view's `LISTEN` connection may be
+    /// silent before it is sent a `NOTIFY` on a channel of its own; one that
+    /// has not heard it within the same time again is taken for hung (a flow
+    /// dropped by a firewall or NAT without a word) and replaced, so the view
+    /// gets its push back. Until then it reads the log every poll interval:
+    /// nothing is missed, only later. Other databases ignore it.
+    pub fn listen_probe_interval(mut self, interval: Duration) -> Self {
+        self.listen_probe_interval = interval;
+        self
+    }
+
     /// The table prefix.
     pub fn get_table_prefix(&self) -> &str {
         &self.table_prefix
@@ -203,12 +219,22 @@ impl SqlStoreOptions {
         self.purge_batch_size
     }
 
+    /// The `LISTEN` probe interval.
+    pub fn get_listen_probe_interval(&self) -> Duration {
+        self.listen_probe_interval
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let p = &self.table_prefix;
         let ok_chars = p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         let ok_start = p.bytes().next().is_none_or(|b| !b.is_ascii_digit());
         if !ok_chars || !ok_start || p.len() + LONGEST_SUFFIX > MAX_IDENT {
             return Err(ConfigError::BadName(p.clone()));
+        }
+        if self.listen_probe_interval.is_zero() {
+            return Err(ConfigError::BadLifetime(
+                "the LISTEN probe interval must not be zero",
+            ));
         }
         if self.operation_timeout.is_zero() {
             return Err(ConfigError::BadLifetime(
@@ -369,6 +395,12 @@ mod tests {
                 .validate()
                 .is_err()
         );
+        for zero in [
+            SqlStoreOptions::new().operation_timeout(Duration::ZERO),
+            SqlStoreOptions::new().listen_probe_interval(Duration::ZERO),
+        ] {
+            assert!(zero.validate().is_err(), "{zero:?}");
+        }
     }
 
     fn migrations_render_for<DB: Dialect>() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::SqlStr;
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgQueryResult, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult, Postgres};
 
 use super::dialect::Dialect;
 use super::driver::{RowsAffected, trusted};
@@ -112,44 +112,15 @@ impl Dialect for Postgres {
         }
     }
 
-    /// `LISTEN` on the store's channel, on a connection of its own (made on
-    /// first use, again after it was lost): the revoking transaction's
-    /// `NOTIFY` wakes the reader at its commit.
+    /// `LISTEN` on the store's channel, on a connection of its own, probed
+    /// while silent and replaced when lost or hung (`pg_listen.rs`): the
+    /// revoking transaction's `NOTIFY` wakes the reader at its commit.
     #[allow(clippy::manual_async_fn)] // the trait's `Send` bound, spelled out
     fn wait_for_revocations(
         store: &SqlStore<Self>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            let mut slot = store.log_waiter.lock().await;
-            if slot.is_none() {
-                let mut listener = PgListener::connect_with(store.pool())
-                    .await
-                    .map_err(|e| StoreError::with_source("LISTEN: cannot connect", e))?;
-                listener
-                    .listen(&store.revocation_channel())
-                    .await
-                    .map_err(|e| StoreError::with_source("LISTEN failed", e))?;
-                *slot = Some(Box::new(listener));
-            }
-            let Some(listener) = slot.as_mut().and_then(|b| b.downcast_mut::<PgListener>()) else {
-                *slot = None;
-                return Ok(());
-            };
-            match tokio::time::timeout(timeout, listener.try_recv()).await {
-                Err(_) | Ok(Ok(Some(_))) => Ok(()),
-                // The connection was lost: a new one next time; the caller
-                // reads the log now, so nothing pushed meanwhile is missed.
-                Ok(Ok(None)) => {
-                    *slot = None;
-                    Ok(())
-                }
-                Ok(Err(e)) => {
-                    *slot = None;
-                    Err(StoreError::with_source("LISTEN connection failed", e))
-                }
-            }
-        }
+        super::pg_listen::wait(store, timeout)
     }
 
     fn is_retryable(err: &dyn DatabaseError) -> bool {
