@@ -79,6 +79,33 @@ async fn redis_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up() {
     view_cut::never_stale_and_catches_up(Arc::new(direct), Arc::new(via_proxy), &proxy).await;
 }
 
+/// The view's connection frozen by the proxy (open, silent for good): its
+/// blocking read times out, the connection is replaced, and logouts are pushed
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_hung_feed_is_replaced() {
+    let url = common::service_url(common::REDIS_URL.0, common::REDIS_URL.1);
+    let prefix = common::unique_name("viewhung");
+    let direct = match RedisStore::builder()
+        .url(url.clone())
+        .key_prefix(prefix.clone())
+        .build()
+        .await
+    {
+        Ok(store) => store,
+        Err(e) => return common::unavailable("Redis", e).unwrap_or(()),
+    };
+    let proxy = proxy::Proxy::start(proxy::redis_host_port(&url)).await;
+    let via_proxy = RedisStore::builder()
+        .url(proxy::redis_url_via(&url, &proxy))
+        .key_prefix(prefix)
+        .response_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    view_cut::hung_feed_is_replaced(Arc::new(direct), Arc::new(via_proxy), &proxy).await;
+}
+
 /// 100 logouts on `a` seen by a view on `b`, a revoke-all, a restart, the purge.
 async fn pushes_logouts(what: &str, a: Arc<RedisStore>, b: Arc<RedisStore>) {
     let (sessions, _, id) = sessions_for(a.clone());

@@ -221,22 +221,6 @@ async fn postgres_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up()
     view_cut::never_stale_and_catches_up(Arc::new(direct), via_proxy, &proxy).await;
 }
 
-/// One logout on `sessions`' store: the time until `view` refuses it.
-async fn logout_refused_after(
-    sessions: &tower_jwt_auth::Sessions<tower_jwt_auth::conformance::Users>,
-    view: &RevocationView,
-    id: uuid::Uuid,
-) -> Duration {
-    let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
-    sessions.logout(&pair.refresh).await.unwrap();
-    let start = Instant::now();
-    while view.check(pair.session_id, &id.to_string(), 0) != ViewAnswer::Revoked {
-        assert!(start.elapsed() < Duration::from_secs(15), "never refused");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    start.elapsed()
-}
-
 /// Every connection of the view frozen by the proxy (open, and silent for
 /// good: a flow a firewall or NAT dropped without a word): the `LISTEN`
 /// connection is probed, found hung and replaced, and logouts are pushed again
@@ -277,36 +261,5 @@ async fn postgres_hung_listen_is_found_by_its_probe_and_replaced() {
         )
         .unwrap(),
     );
-    let (sessions, _, id) = sessions_for(Arc::new(direct));
-    let view = RevocationView::builder(via_proxy)
-        .poll_interval(Duration::from_secs(3))
-        .max_lag(Duration::from_secs(30))
-        .start();
-    view.ready(Duration::from_secs(5)).await.unwrap();
-    // The view's LISTEN opens right after its first read.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = logout_refused_after(&sessions, &view, id).await;
-    assert!(before < Duration::from_millis(100), "pushed: {before:?}");
-
-    proxy.freeze();
-    let start = Instant::now();
-    let mut in_a_row = 0;
-    let mut times = Vec::new();
-    while in_a_row < 3 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the push never came back: {times:?}"
-        );
-        let t = logout_refused_after(&sessions, &view, id).await;
-        times.push(t);
-        in_a_row = if t < Duration::from_millis(100) {
-            in_a_row + 1
-        } else {
-            0
-        };
-    }
-    eprintln!(
-        "pushed again {:?} after the freeze; logouts meanwhile: {times:?}",
-        start.elapsed()
-    );
+    view_cut::hung_feed_is_replaced(Arc::new(direct), via_proxy, &proxy).await;
 }

@@ -9,7 +9,7 @@ mod common;
 mod proxy;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proxy::Proxy;
 use tower_jwt_auth::conformance::{FreshStore, Unavailable, sessions_for, test_jwt};
@@ -822,4 +822,52 @@ async fn conformance_revocation_log() {
     let con = store.connection_manager().expect("a single-node store");
     tower_jwt_auth::conformance::revocation_log_conformance(std::sync::Arc::new(store)).await;
     delete_keys(con, &prefix).await;
+}
+
+/// The store's connection frozen by the proxy (open, silent for good: a flow a
+/// firewall or NAT dropped without a word, which TCP does not notice for
+/// hours): requests answer 503 within the response timeout, the store replaces
+/// the connection by itself, and requests succeed again within seconds, with
+/// every session still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_dropped_without_a_word_is_replaced() {
+    if fresh_store().await.is_none() {
+        return;
+    }
+    let proxy = Proxy::start(redis_host_port()).await;
+    let store = RedisStore::builder()
+        .url(url_via(&proxy))
+        .key_prefix(common::unique_name("tjwt_frozen"))
+        .response_timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .unwrap();
+    let store: Arc<dyn TokenStore> = Arc::new(store);
+    let (sessions, _, id) = sessions_for(store.clone());
+    let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    let user = id.to_string();
+    assert!(!store.is_revoked(pair.session_id, &user, 0).await.unwrap());
+
+    proxy.freeze();
+    let start = Instant::now();
+    let mut unavailable = 0;
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "still failing after 15 s ({unavailable} answers 503)"
+        );
+        match store.is_revoked(pair.session_id, &user, 0).await {
+            Ok(revoked) => {
+                assert!(!revoked, "the session survived");
+                break;
+            }
+            Err(_) => unavailable += 1,
+        }
+    }
+    eprintln!(
+        "back {:?} after the freeze, {unavailable} answers 503 meanwhile",
+        start.elapsed()
+    );
+    let next = sessions.refresh(&pair.refresh).await.unwrap();
+    assert_ne!(next.refresh, pair.refresh);
 }

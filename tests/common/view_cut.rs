@@ -12,9 +12,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use std::time::Instant;
 use tower::{Layer, ServiceExt, service_fn};
-use tower_jwt_auth::conformance::sessions_for;
+
+use tower_jwt_auth::conformance::{Users, sessions_for};
 use tower_jwt_auth::{JwtAuthLayer, NoCustomClaims, RevocationLog, RevocationView, TokenStore};
+use tower_jwt_auth::{Sessions, ViewAnswer};
+use uuid::Uuid;
 
 use crate::proxy::Proxy;
 
@@ -102,4 +106,63 @@ pub async fn never_stale_and_catches_up(
     view.ready(Duration::from_secs(10)).await.unwrap();
     assert_eq!(status(&alone, &pair.access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status(&alone, &other.access).await, StatusCode::OK);
+}
+
+/// One logout on `sessions`' store: the time until `view` refuses it.
+async fn logout_refused_after(
+    sessions: &Sessions<Users>,
+    view: &RevocationView,
+    id: Uuid,
+) -> Duration {
+    let pair = sessions.login(&id, &NoCustomClaims, None).await.unwrap();
+    sessions.logout(&pair.refresh).await.unwrap();
+    let start = Instant::now();
+    while view.check(pair.session_id, &id.to_string(), 0) != ViewAnswer::Revoked {
+        assert!(start.elapsed() < Duration::from_secs(15), "never refused");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    start.elapsed()
+}
+
+/// `via_proxy`'s connections frozen by `proxy` (open, and silent for good: a
+/// flow a firewall or NAT dropped without a word): the view's feed is found
+/// hung and replaced, and logouts are pushed again (three in a row under
+/// 100 ms, with a 3 s poll that alone could not do it), without a restart.
+pub async fn hung_feed_is_replaced(
+    direct: Arc<dyn TokenStore>,
+    via_proxy: Arc<dyn RevocationLog>,
+    proxy: &Proxy,
+) {
+    let (sessions, _, id) = sessions_for(direct);
+    let view = RevocationView::builder(via_proxy)
+        .poll_interval(Duration::from_secs(3))
+        .max_lag(Duration::from_secs(30))
+        .start();
+    view.ready(Duration::from_secs(5)).await.unwrap();
+    // The view's LISTEN opens right after its first read.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = logout_refused_after(&sessions, &view, id).await;
+    assert!(before < Duration::from_millis(100), "pushed: {before:?}");
+
+    proxy.freeze();
+    let start = Instant::now();
+    let mut in_a_row = 0;
+    let mut times = Vec::new();
+    while in_a_row < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the push never came back: {times:?}"
+        );
+        let t = logout_refused_after(&sessions, &view, id).await;
+        times.push(t);
+        in_a_row = if t < Duration::from_millis(100) {
+            in_a_row + 1
+        } else {
+            0
+        };
+    }
+    eprintln!(
+        "pushed again {:?} after the freeze; logouts meanwhile: {times:?}",
+        start.elapsed()
+    );
 }

@@ -11,6 +11,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::connection::Connection;
 use super::durability::ReplicaAcks;
+use super::link::Link;
 use super::log::LogSource;
 use super::records::Keys;
 use super::store::RedisStore;
@@ -193,15 +194,18 @@ impl RedisStoreBuilder {
     pub async fn build(mut self) -> Result<RedisStore, StoreError> {
         let keys = self.keys()?;
         let store = match self.take_source()? {
-            Source::Manager(m) => self.finish(keys, Connection::Node(m), None, None),
+            Source::Manager(m) => {
+                self.finish(keys, Link::new(Connection::Node(m), None), None, None)
+            }
             Source::Url(url) => {
                 let (client, config) = self.client(&url)?;
-                let con = ConnectionManager::new_with_config(client.clone(), config)
+                let con = ConnectionManager::new_with_config(client.clone(), config.clone())
                     .await
                     .map_err(redis_err)?;
                 let redacted = redact_url(&url);
+                let link = Link::new(Connection::Node(con), Some((client.clone(), config)));
                 let source = LogSource::Node(client);
-                self.finish(keys, Connection::Node(con), Some(redacted), Some(source))
+                self.finish(keys, link, Some(redacted), Some(source))
             }
             #[cfg(feature = "redis-cluster")]
             Source::Cluster(urls) => {
@@ -212,7 +216,8 @@ impl RedisStoreBuilder {
                     .map_err(redis_err)?;
                 let redacted = redact_urls(&urls);
                 let source = LogSource::Cluster(Box::new(client));
-                self.finish(keys, Connection::Cluster(con), Some(redacted), Some(source))
+                let link = Link::new(Connection::Cluster(con), None);
+                self.finish(keys, link, Some(redacted), Some(source))
             }
         };
         store.load_scripts().await?;
@@ -225,14 +230,18 @@ impl RedisStoreBuilder {
     pub fn build_lazy(mut self) -> Result<RedisStore, StoreError> {
         let keys = self.keys()?;
         match self.take_source()? {
-            Source::Manager(m) => Ok(self.finish(keys, Connection::Node(m), None, None)),
+            Source::Manager(m) => {
+                let link = Link::new(Connection::Node(m), None);
+                Ok(self.finish(keys, link, None, None))
+            }
             Source::Url(url) => {
                 let (client, config) = self.client(&url)?;
-                let con = ConnectionManager::new_lazy_with_config(client.clone(), config)
+                let con = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                     .map_err(redis_err)?;
                 let redacted = redact_url(&url);
+                let link = Link::new(Connection::Node(con), Some((client.clone(), config)));
                 let source = LogSource::Node(client);
-                Ok(self.finish(keys, Connection::Node(con), Some(redacted), Some(source)))
+                Ok(self.finish(keys, link, Some(redacted), Some(source)))
             }
             #[cfg(feature = "redis-cluster")]
             Source::Cluster(urls) => {
@@ -240,7 +249,8 @@ impl RedisStoreBuilder {
                 let con = client.get_pending_async_connection_with_config(config);
                 let redacted = redact_urls(&urls);
                 let source = LogSource::Cluster(Box::new(client));
-                Ok(self.finish(keys, Connection::Cluster(con), Some(redacted), Some(source)))
+                let link = Link::new(Connection::Cluster(con), None);
+                Ok(self.finish(keys, link, Some(redacted), Some(source)))
             }
         }
     }
@@ -326,7 +336,7 @@ impl RedisStoreBuilder {
     fn finish(
         self,
         keys: Keys,
-        con: Connection,
+        con: Link,
         redacted_url: Option<String>,
         log_source: Option<LogSource>,
     ) -> RedisStore {

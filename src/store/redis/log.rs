@@ -214,7 +214,7 @@ impl RedisStore {
     /// page at a time.
     pub(super) async fn purge_revocations(&self, now: u64) -> Result<(), StoreError> {
         let key = self.keys.revocations();
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let mut after = "-".to_owned();
         loop {
             let reply: Value = self
@@ -282,7 +282,7 @@ impl RevocationLog for RedisStore {
         } else {
             format!("({}", id_of(seq))
         };
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let reply: Value = self
             .call(
                 ::redis::cmd("XRANGE")

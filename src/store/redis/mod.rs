@@ -83,6 +83,7 @@ use crate::error::StoreError;
 mod builder;
 mod connection;
 mod durability;
+mod link;
 mod log;
 mod purge;
 mod records;

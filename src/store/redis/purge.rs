@@ -31,7 +31,7 @@ impl RedisStore {
     ///
     /// [`TokenStore::purge_expired`]: crate::store::TokenStore::purge_expired
     pub(super) async fn purge(&self, now: u64) -> Result<u64, StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let nodes = self.call(con.scan_nodes()).await?;
         let mut removed: u64 = 0;
         for node in &nodes {

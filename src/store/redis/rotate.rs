@@ -29,7 +29,7 @@ impl RedisStore {
     ) -> Result<RotateOutcome, StoreError> {
         let key = self.keys.session(&req.user_id, req.session_id);
         let cutoff_key = self.keys.cutoff(&req.user_id);
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let mut logged = false;
         for attempt in 0..self.max_attempts {
             let snap = self.snapshot(&mut con, &key, &cutoff_key, req).await?;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::connection::Connection;
 use super::durability::ReplicaAcks;
+use super::link::Link;
 use super::log::LogSource;
 use super::records::{self, Keys, expire_at};
 use super::redis_err;
@@ -35,7 +36,8 @@ use crate::store::{NewSession, RotateOutcome, RotateRequest, SessionInfo, TokenS
 /// # let _ = store; Ok(()) }
 /// ```
 pub struct RedisStore {
-    pub(super) con: Connection,
+    /// The connection requests go to, replaced when it stops answering.
+    pub(super) con: Link,
     pub(super) keys: Keys,
     /// The URL (or the cluster's seed URLs), passwords redacted: only for `Debug`.
     redacted_url: Option<String>,
@@ -57,7 +59,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.redacted_url)
-            .field("cluster", &self.con.is_cluster())
+            .field("cluster", &self.con.get().is_cluster())
             .field("prefix", &self.keys.prefix())
             .field("max_attempts", &self.max_attempts)
             .field("response_timeout", &self.response_timeout)
@@ -69,7 +71,7 @@ impl fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store on `con` (the builder makes it).
     pub(super) fn new(
-        con: Connection,
+        con: Link,
         keys: Keys,
         redacted_url: Option<String>,
         max_attempts: u32,
@@ -97,10 +99,19 @@ impl RedisStore {
         request: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.response_timeout, request).await {
-            Ok(answer) => answer.map_err(redis_err),
-            Err(_) => Err(StoreError::new(
-                "Redis did not answer within the response timeout",
-            )),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => {
+                if e.is_timeout() {
+                    self.con.timed_out(self.response_timeout);
+                }
+                Err(redis_err(e))
+            }
+            Err(_) => {
+                self.con.timed_out(self.response_timeout);
+                Err(StoreError::new(
+                    "Redis did not answer within the response timeout",
+                ))
+            }
         }
     }
 
@@ -113,7 +124,7 @@ impl RedisStore {
     /// a script missing from the cache (`NOSCRIPT`, after a restart or a
     /// `SCRIPT FLUSH`) is loaded again on its next call.
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         for script in self.scripts.all() {
             self.call(script.load_async(&mut con)).await?;
         }
@@ -123,8 +134,8 @@ impl RedisStore {
     /// A clone of the connection manager (cheap; it shares the connection);
     /// `None` for a store on a cluster.
     pub fn connection_manager(&self) -> Option<ConnectionManager> {
-        match &self.con {
-            Connection::Node(con) => Some(con.clone()),
+        match self.con.get() {
+            Connection::Node(con) => Some(con),
             _ => None,
         }
     }
@@ -147,7 +158,7 @@ impl RedisStore {
 
     /// Whether the store runs on a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        self.con.is_cluster()
+        self.con.get().is_cluster()
     }
 
     /// The ids in a user's session set (members that are not ids are skipped).
@@ -241,7 +252,7 @@ impl RedisStore {
 #[async_trait]
 impl TokenStore for RedisStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let mut invocation = self
             .scripts
             .create
@@ -283,7 +294,7 @@ impl TokenStore for RedisStore {
         user_id: &str,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let key = self.keys.session(user_id, session_id);
         let row: Vec<Option<String>> = self
             .call(
@@ -304,7 +315,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn revoke_user(&self, user_id: &str, now_ms: u64) -> Result<u64, StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let user_key = self.keys.user(user_id);
         // Logged first (see `log.rs`), then the cutoff: a session created from
         // then on is recorded revoked if it predates it (the create script
@@ -325,7 +336,7 @@ impl TokenStore for RedisStore {
         user_id: &str,
         issued_at: u64,
     ) -> Result<bool, StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let mut pipe = ::redis::pipe();
         pipe.cmd("HMGET")
             .arg(self.keys.session(user_id, session_id))
@@ -344,7 +355,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn list_sessions(&self, user_id: &str, now: u64) -> Result<Vec<SessionInfo>, StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con.get();
         let user_key = self.keys.user(user_id);
         let ids = self.session_ids(&mut con, &user_key).await?;
         if ids.is_empty() {
