@@ -1,7 +1,9 @@
 //! Sessions survive store faults (issue "Sessions survive faults"): the store is
-//! reached through the tests' TCP proxy, which drops every open connection at
-//! least 40 times while 6 sessions keep rotating through the refresh endpoint,
-//! with default settings. Then:
+//! reached through the tests' TCP proxy, which drops every open connection 40
+//! times, and 4 times among them freezes every open connection instead (open,
+//! nothing passing, for good: a flow a firewall or NAT dropped without a word),
+//! while 6 sessions keep rotating through the refresh endpoint, with default
+//! settings. Then:
 //!
 //! - no session was lost: every client still holds a working refresh token;
 //! - the endpoint answered only 200, or 503 with `Retry-After`;
@@ -123,9 +125,14 @@ where
         )));
     }
     // The chaos: every open connection dropped, DROPS times, at uneven moments
-    // (some while a rotation is in flight, some between them).
+    // (some while a rotation is in flight, some between them); every tenth
+    // time frozen instead, for good (new connections pass).
     for i in 0..DROPS {
         tokio::time::sleep(Duration::from_millis(60 + (i as u64 * 37) % 140)).await;
+        if i % 10 == 9 {
+            proxy.freeze();
+            continue;
+        }
         proxy.cut();
         tokio::time::sleep(Duration::from_millis(20 + (i as u64 * 53) % 80)).await;
         proxy.restore();
@@ -161,7 +168,7 @@ where
     let recovery = last_drop.elapsed();
     let stale = leftover().await;
     println!(
-        "{name}: {DROPS} drops, {CLIENTS} sessions: {} rotations 200, {} answers 503, {} wrong, {lost} sessions lost, {recovered} rotated after the last drop (all within {:.1} s), {stale} transactions older than the operation timeout",
+        "{name}: {DROPS} faults (every tenth a freeze), {CLIENTS} sessions: {} rotations 200, {} answers 503, {} wrong, {lost} sessions lost, {recovered} rotated after the last drop (all within {:.1} s), {stale} transactions older than the operation timeout",
         counts.ok.load(Ordering::Relaxed),
         counts.unavailable.load(Ordering::Relaxed),
         counts.wrong.load(Ordering::Relaxed),
@@ -271,18 +278,9 @@ async fn redis_sessions_survive_connection_drops() {
     if let Err(e) = RedisStore::connect(&url).await {
         return common::unavailable("Redis", e).unwrap_or(());
     }
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host_port = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:6379")
-    };
-    let proxy = Proxy::start(host_port.clone()).await;
-    let via = url.replacen(&host_port, &proxy.addr().to_string(), 1);
+    let proxy = Proxy::start(proxy::redis_host_port(&url)).await;
     let store = RedisStore::builder()
-        .url(via)
+        .url(proxy::redis_url_via(&url, &proxy))
         .key_prefix(common::unique_name("faults"))
         .build()
         .await
