@@ -519,3 +519,42 @@ async fn any_of_and_all_of_read_roles_from_the_apps_own_claims() {
         assert_eq!(call(svc, &token(held)).await.0, want, "{held:?}");
     }
 }
+
+/// A token the app's own keys verify but whose `iss` names a trusted issuer
+/// is judged by that issuer's rules (refused here: the issuer never signed
+/// it), as it was when `iss` was read before anything else; the same token
+/// passes a layer that trusts no issuer. Own tokens are tried first, so this
+/// is the one case where the order could show.
+#[tokio::test]
+async fn an_own_signature_on_a_trusted_issuers_iss_is_judged_by_the_issuer() {
+    let secret = [9u8; 32];
+    let jwt = tower_jwt_auth::Jwt::builder()
+        .signing_key(Key::hmac("own", Algorithm::HS256, secret).unwrap())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "sub": "7",
+        "token_type": "access",
+        "jti": Uuid::new_v4().to_string(),
+        "sid": Uuid::new_v4().to_string(),
+        "iat": now,
+        "exp": now + 300,
+        "iss": ISS,
+    });
+    let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+    header.kid = Some("own".into());
+    header.typ = Some("at+jwt".into());
+    let key = jsonwebtoken::EncodingKey::from_secret(&secret).unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+
+    let alone = JwtAuthLayer::new(jwt.clone()).layer(echo());
+    let (status, body, _) = call(alone, &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let trusting = JwtAuthLayer::new(jwt).trust(keycloak()).layer(echo());
+    let (status, _, _) = call(trusting, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -287,29 +287,25 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
     /// Signature and claims: a trusted issuer's rules for a token whose `iss`
     /// names one, else the app's own, through the cache when there is one.
     /// `Ok(None)`: the issuer's keys must be fetched first.
+    ///
+    /// The app's own rules are tried first: most requests carry the app's own
+    /// tokens, and those then pay nothing for the trusted issuers (no read of
+    /// `iss` before the signature). Only a token they refuse, or one whose
+    /// `iss` names a trusted issuer, is looked at for an issuer: the answer is
+    /// the one reading `iss` first would give.
     fn validate(&self, token: &str) -> Result<Option<Checked<C>>, AuthError> {
         let cfg = &self.config;
-        if let Some(issuer) = self.trusted_issuer(token)? {
-            return match issuer.judge::<C>(token, cfg.jwt.now()) {
-                Judged::Done(claims) => claims.map(|c| Some(Checked::outside(c))),
-                Judged::NeedsKeys => Ok(None),
-            };
-        }
-        let mut checked = match &self.cache {
-            None => Checked {
-                claims: cfg.jwt.validate(token, TokenKind::Access)?,
-                digest: None,
-                revocation_fresh: false,
-                outside: false,
-            },
-            Some(cache) => {
-                let c = cache.layer_validate(&cfg.jwt, token, cfg.revocation.is_some())?;
-                Checked {
-                    claims: c.claims,
-                    digest: c.digest,
-                    revocation_fresh: c.revocation_fresh,
-                    outside: false,
+        let own = self.validate_own(token);
+        let mut checked = match own {
+            Ok(checked) if !self.names_trusted_issuer(&checked.claims) => checked,
+            own => {
+                if let Some(issuer) = self.trusted_issuer(token)? {
+                    return match issuer.judge::<C>(token, cfg.jwt.now()) {
+                        Judged::Done(claims) => claims.map(|c| Some(Checked::outside(c))),
+                        Judged::NeedsKeys => Ok(None),
+                    };
                 }
+                own?
             }
         };
         if let Some(view) = &cfg.view
@@ -339,6 +335,37 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
             }
         }
         Ok(Some(checked))
+    }
+
+    /// The app's own rules, through the cache when there is one.
+    fn validate_own(&self, token: &str) -> Result<Checked<C>, AuthError> {
+        let cfg = &self.config;
+        Ok(match &self.cache {
+            None => Checked {
+                claims: cfg.jwt.validate(token, TokenKind::Access)?,
+                digest: None,
+                revocation_fresh: false,
+                outside: false,
+            },
+            Some(cache) => {
+                let c = cache.layer_validate(&cfg.jwt, token, cfg.revocation.is_some())?;
+                Checked {
+                    claims: c.claims,
+                    digest: c.digest,
+                    revocation_fresh: c.revocation_fresh,
+                    outside: false,
+                }
+            }
+        })
+    }
+
+    /// Whether claims the app's own rules accepted name a trusted issuer in
+    /// `iss` (only the app's keys could have signed them; such a token is
+    /// judged by that issuer's rules, as reading `iss` first would).
+    fn names_trusted_issuer(&self, claims: &Claims<C>) -> bool {
+        claims
+            .issuer()
+            .is_some_and(|iss| self.config.issuers.iter().any(|i| i.issuer() == iss))
     }
 
     /// The trusted issuer the token's `iss` names, if any. A layer that
