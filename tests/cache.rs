@@ -128,7 +128,9 @@ fn nbf_and_a_future_iat_are_checked_on_every_hit() {
     // nbf 100 s ahead: refused before, accepted (and cached) after, refused
     // again from the cache when the clock given is before nbf.
     let token = crafted(&key, t, t + 1000, Some(t + 100));
-    let cache = Cache::new(100, 1 << 20);
+    // Room for both tokens whatever shards they fall in (see
+    // `a_retired_key_refuses_its_cached_tokens_at_once`).
+    let cache = Cache::new(64 * 100, 1 << 24);
     assert_eq!(
         cached(&cache, &jwt, &token, t).unwrap_err(),
         TokenError::NotYetValid
@@ -336,7 +338,10 @@ fn a_retired_key_refuses_its_cached_tokens_at_once() {
         .signing_key(Key::from_private_pem("old", Algorithm::ES256, es256).unwrap())
         .build()
         .unwrap();
-    let cache = Cache::new(100, 1 << 20);
+    // Room for many entries per shard: with 100 entries over 64 shards each
+    // shard holds one, and two tokens falling in one shard (1 run in 64)
+    // would evict each other.
+    let cache = Cache::new(64 * 100, 1 << 24);
     let old = access(&jwt, "u-old");
     cached(&cache, &jwt, &old, now()).unwrap();
     cached(&cache, &jwt, &old, now()).unwrap();
