@@ -26,6 +26,7 @@ mod jwks;
 mod policy;
 #[cfg(feature = "remote-keys")]
 mod remote;
+mod roles;
 mod validate;
 
 pub use issuer::{KeysUnavailable, TrustedIssuer, TrustedIssuerBuilder};

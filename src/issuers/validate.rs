@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::issuer::{IssuerKeys, IssuerRules, TrustedIssuer};
@@ -118,7 +117,7 @@ impl IssuerRules {
             _ => return Err(TokenError::MissingClaim),
         };
         let roles = match &self.roles_claim {
-            Some(path) => roles_at(payload, path)?,
+            Some(path) => super::roles::roles_at(payload, path)?,
             None => Vec::new(),
         };
         let custom: C = custom.map_or_else(|| custom_claims(payload), Ok)?;
@@ -140,25 +139,5 @@ impl IssuerRules {
             })),
             custom,
         })
-    }
-}
-
-/// The strings at `path` in the payload: a top-level key named `path`
-/// whole (Auth0's namespaced claims are URLs with dots), else the
-/// dot-separated keys. Absent: no roles. Present but not an array of strings
-/// (or a single string): a malformed token, never silently no roles.
-fn roles_at(payload: &[u8], path: &str) -> Result<Vec<String>, TokenError> {
-    let doc: Value = serde_json::from_slice(payload).map_err(|_| TokenError::Json)?;
-    let found = doc
-        .get(path)
-        .or_else(|| path.split('.').try_fold(&doc, |v, segment| v.get(segment)));
-    match found {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(role)) => Ok(vec![role.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(TokenError::Json))
-            .collect(),
-        Some(_) => Err(TokenError::Json),
     }
 }

@@ -26,7 +26,7 @@ pub(super) fn parse_json<'de, S: DeserializeSeed<'de>>(
 }
 
 /// A JSON object key, borrowed from the input when it has no escapes.
-pub(super) struct KeyStr<'de>(pub(super) Cow<'de, str>);
+pub(crate) struct KeyStr<'de>(pub(crate) Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for KeyStr<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

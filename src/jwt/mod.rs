@@ -39,6 +39,7 @@ pub(crate) use claims::{OutsideClaims, custom_claims, shared_audience, shared_is
 pub use handle::Jwt;
 pub(crate) use issue::Mint;
 pub use issue::{IssueError, TokenPair};
+pub(crate) use json::KeyStr;
 pub use jws::verify_signature;
 pub use keys::Key;
 pub(crate) use keys::KeySet;
