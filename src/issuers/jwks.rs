@@ -57,7 +57,11 @@ fn verification_key(entry: &Value, algorithms: &[Algorithm]) -> Option<Key> {
         return None;
     }
     let mut entry = entry.clone();
-    entry["alg"] = Value::String(crate::jwt::jws::alg_name(alg).to_owned());
+    // An object (it has a `kty`); inserting into anything else would panic.
+    entry.as_object_mut()?.insert(
+        "alg".to_owned(),
+        Value::String(crate::jwt::jws::alg_name(alg).to_owned()),
+    );
     let jwk: Jwk = serde_json::from_value(entry).ok()?;
     Key::from_jwk(&jwk).ok()
 }
