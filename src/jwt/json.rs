@@ -60,6 +60,9 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
     }
 }
 
+/// Unknown keys made room for at the first one.
+const OTHERS_AT_ONCE: usize = 32;
+
 /// Tracks the keys of one object: known keys by bit, others in a list made only
 /// when an object has keys this crate does not read, checked for duplicates once
 /// at the end (sorted: a cap-sized payload of tiny keys stays O(n log n)).
@@ -86,6 +89,11 @@ impl<'a, 'de> SeenKeys<'a, 'de> {
         Ok(())
     }
     pub(super) fn other<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
+        // Room for an identity provider's usual claims at once (Keycloak's
+        // tokens carry about 20 this crate does not read), not 4 regrowths.
+        if self.others.capacity() == 0 {
+            self.others.reserve(OTHERS_AT_ONCE);
+        }
         self.others.push(key);
         Ok(())
     }
