@@ -184,19 +184,22 @@ async fn sqlite_logouts_reach_other_instances_within_the_poll_interval() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up() {
+/// A PostgreSQL store reached directly (migrated) and the same tables reached
+/// through a new proxy, whose store has `via` as its options (table prefix
+/// set here) and 1 s bounds; `None` (skipped) when PostgreSQL is away.
+async fn pg_behind_proxy(
+    name: &str,
+    via: SqlStoreOptions,
+) -> Option<(Arc<PgStore>, Arc<PgStore>, Proxy)> {
     let url = common::service_url(common::POSTGRES_URL.0, common::POSTGRES_URL.1);
-    let Ok(probe) = sqlx::PgPool::connect(&url)
+    let probe = sqlx::PgPool::connect(&url)
         .await
         .map_err(|e| common::unavailable::<()>("PostgreSQL", e))
-    else {
-        return;
-    };
+        .ok()?;
     probe.close().await;
     let options = PgConnectOptions::from_str(&url).unwrap();
     let proxy = Proxy::start(format!("{}:{}", options.get_host(), options.get_port())).await;
-    let prefix = format!("{}_", common::unique_name("viewcut"));
+    let prefix = format!("{}_", common::unique_name(name));
     let direct = PgStore::with_options(
         PgPoolOptions::new()
             .max_connections(4)
@@ -206,19 +209,25 @@ async fn postgres_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up()
     )
     .unwrap();
     direct.migrate().await.unwrap();
-    let via_proxy = Arc::new(
-        PgStore::with_options(
-            PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(Duration::from_secs(1))
-                .connect_lazy_with(options.clone().host("127.0.0.1").port(proxy.addr().port())),
-            SqlStoreOptions::new()
-                .table_prefix(&prefix)
-                .operation_timeout(Duration::from_secs(1)),
-        )
-        .unwrap(),
-    );
-    view_cut::never_stale_and_catches_up(Arc::new(direct), via_proxy, &proxy).await;
+    let via_proxy = PgStore::with_options(
+        PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy_with(options.host("127.0.0.1").port(proxy.addr().port())),
+        via.table_prefix(&prefix)
+            .operation_timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    Some((Arc::new(direct), Arc::new(via_proxy), proxy))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up() {
+    let Some((direct, via_proxy, proxy)) = pg_behind_proxy("viewcut", SqlStoreOptions::new()).await
+    else {
+        return;
+    };
+    view_cut::never_stale_and_catches_up(direct, via_proxy, &proxy).await;
 }
 
 /// Every connection of the view frozen by the proxy (open, and silent for
@@ -228,38 +237,9 @@ async fn postgres_view_cut_off_by_the_proxy_never_accepts_stale_and_catches_up()
 /// without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_hung_listen_is_found_by_its_probe_and_replaced() {
-    let url = common::service_url(common::POSTGRES_URL.0, common::POSTGRES_URL.1);
-    let Ok(probe) = sqlx::PgPool::connect(&url)
-        .await
-        .map_err(|e| common::unavailable::<()>("PostgreSQL", e))
-    else {
+    let via = SqlStoreOptions::new().listen_probe_interval(Duration::from_millis(500));
+    let Some((direct, via_proxy, proxy)) = pg_behind_proxy("viewhung", via).await else {
         return;
     };
-    probe.close().await;
-    let options = PgConnectOptions::from_str(&url).unwrap();
-    let proxy = Proxy::start(format!("{}:{}", options.get_host(), options.get_port())).await;
-    let prefix = format!("{}_", common::unique_name("viewhung"));
-    let direct = PgStore::with_options(
-        PgPoolOptions::new()
-            .max_connections(4)
-            .connect_lazy(&url)
-            .unwrap(),
-        SqlStoreOptions::new().table_prefix(&prefix),
-    )
-    .unwrap();
-    direct.migrate().await.unwrap();
-    let via_proxy = Arc::new(
-        PgStore::with_options(
-            PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(Duration::from_secs(1))
-                .connect_lazy_with(options.clone().host("127.0.0.1").port(proxy.addr().port())),
-            SqlStoreOptions::new()
-                .table_prefix(&prefix)
-                .operation_timeout(Duration::from_secs(1))
-                .listen_probe_interval(Duration::from_millis(500)),
-        )
-        .unwrap(),
-    );
-    view_cut::hung_feed_is_replaced(Arc::new(direct), via_proxy, &proxy).await;
+    view_cut::hung_feed_is_replaced(direct, via_proxy, &proxy).await;
 }

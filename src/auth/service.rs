@@ -365,17 +365,22 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
     fn names_trusted_issuer(&self, claims: &Claims<C>) -> bool {
         claims
             .issuer()
-            .is_some_and(|iss| self.config.issuers.iter().any(|i| i.issuer() == iss))
+            .and_then(|iss| self.issuer_named(iss))
+            .is_some()
+    }
+
+    /// The trusted issuer whose `iss` is `iss`.
+    fn issuer_named(&self, iss: &str) -> Option<&TrustedIssuer> {
+        self.config.issuers.iter().find(|i| i.issuer() == iss)
     }
 
     /// The trusted issuer the token's `iss` names, if any. A layer that
     /// resolves users serves this app's users only: it refuses outside tokens.
     fn trusted_issuer(&self, token: &str) -> Result<Option<&TrustedIssuer>, AuthError> {
-        let issuers = &self.config.issuers;
-        if issuers.is_empty() {
+        if self.config.issuers.is_empty() {
             return Ok(None);
         }
-        let found = jws::pick_by_issuer(token, |iss| issuers.iter().find(|i| i.issuer() == iss));
+        let found = jws::pick_by_issuer(token, |iss| self.issuer_named(iss));
         if found.is_some() && self.config.user.is_some() {
             return Err(TokenError::Issuer.into());
         }
